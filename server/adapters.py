@@ -1,0 +1,43 @@
+"""Turn a catalog ``ToolSpec`` into an MCP tool: the params model is the input schema, the result model the
+output schema, the hints become ToolAnnotations. No logic lives here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.types import ToolAnnotations
+
+from specialize.catalog import ToolSpec
+
+
+def to_mcp_tool(spec: ToolSpec) -> Tool:
+    def call(**kwargs: Any) -> Any:
+        return spec.run(spec.params.model_validate(kwargs))
+
+    # A flat signature (one argument per params field) gives the SDK the right output schema; the argument
+    # model is then swapped for the params model itself, so unknown fields are refused and every field keeps
+    # its description, bounds and enum values.
+    call.__name__ = spec.name
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=f.annotation)
+         for n, f in spec.params.model_fields.items()],
+        return_annotation=spec.result,
+    )
+    annotations = ToolAnnotations(
+        title=spec.name.replace("_", " "),
+        read_only_hint=spec.read_only,
+        destructive_hint=spec.destructive,
+        idempotent_hint=spec.idempotent,
+        open_world_hint=spec.open_world,
+    )
+    mcp_tool = Tool.from_function(call, name=spec.name, description=spec.description,
+                                  annotations=annotations, structured_output=True)
+    args_model = type(f"{spec.params.__name__}Arguments", (spec.params, ArgModelBase),
+                      {"__module__": spec.params.__module__})
+    mcp_tool.fn_metadata.arg_model = args_model
+    mcp_tool.parameters = spec.params.model_json_schema(by_alias=True)
+    return mcp_tool

@@ -1,0 +1,54 @@
+"""Build the MCP server from the catalog and run it over stdio or streamable HTTP.
+
+stdio: stdout carries only protocol; logs go to stderr. HTTP: 127.0.0.1 only, a bearer token on every
+request, and requests from a foreign Origin refused (see ``server/http_guard.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from mcp.server.mcpserver import MCPServer
+
+from specialize import __version__
+from specialize.catalog import load_all
+from specialize.server.adapters import to_mcp_tool
+from specialize.server.resources import add_resources
+
+INSTRUCTIONS = (
+    "specialize turns a narrow LLM task into a small specialist model and says whether that pays. "
+    "Start with assess_task and estimate_break_even. Long work (training, export, big generation or judging "
+    "runs) returns a job_id at once: poll job_status, read job_logs, stop with job_cancel. Artifacts live in "
+    "the workspace and are returned as paths. The playbooks are resources under skill://."
+)
+
+
+def build_server() -> MCPServer:
+    tools = [to_mcp_tool(spec) for spec in load_all().values()]
+    server = MCPServer("specialize", instructions=INSTRUCTIONS, version=__version__, tools=tools,
+                       log_level="WARNING")
+    add_resources(server)
+    return server
+
+
+def _stderr_logging() -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+def run_stdio() -> None:
+    _stderr_logging()
+    build_server().run("stdio")
+
+
+def run_http(host: str, port: int, token: str | None) -> None:
+    from specialize.server.http_guard import serve_http
+
+    _stderr_logging()
+    serve_http(build_server(), host=host, port=port, token=token)

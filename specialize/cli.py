@@ -1,0 +1,90 @@
+"""The ``specialize`` command line: the same tools as the MCP server, for people.
+
+Every tool in the catalog is a sub-command (``specialize estimate-break-even --help``); the hand-written
+commands here start the MCP server, run the demo, install the skills and serve a GGUF model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm must not fetch prices at import
+
+import typer  # noqa: E402
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Turn a narrow LLM task into a small specialist model, and decide whether it pays.")
+
+
+@app.command()
+def mcp(
+    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio."),
+    host: str = typer.Option("127.0.0.1", help="Loopback address to bind (HTTP only)."),
+    port: int = typer.Option(8765, help="Port (HTTP only)."),
+    token: str = typer.Option(None, envvar="SPECIALIZE_MCP_TOKEN",
+                              help="Bearer token clients must send (HTTP only); generated if not given."),
+) -> None:
+    """Run the MCP server (stdio by default)."""
+    from specialize.server.app import run_http, run_stdio
+
+    if http:
+        run_http(host, port, token)
+    else:
+        run_stdio()
+
+
+@app.command("tools")
+def list_tools() -> None:
+    """List the tools (the same list the MCP server offers)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from specialize.catalog import load_all
+
+    table = Table("tool", "kind", "what it does")
+    for spec in load_all().values():
+        kind = "job" if spec.starts_job else ("read-only" if spec.read_only else "writes")
+        table.add_row(spec.name, kind, spec.description.split("\n")[0])
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    fast: bool = typer.Option(False, help="Smaller numbers everywhere (for a quick look)."),
+) -> None:
+    """Run the whole workflow offline on the embedded small model and write a report."""
+    from specialize.demo import run_demo
+
+    run_demo(fast=fast)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from specialize import __version__
+
+    typer.echo(__version__)
+
+
+def build_cli() -> typer.Typer:
+    from specialize.catalog import load_all
+    from specialize.cli_tools import add_command
+
+    for spec in load_all().values():
+        add_command(app, spec)
+    return app
+
+
+def main() -> None:
+    from specialize.errors import SpecializeError
+
+    try:
+        build_cli()(prog_name="specialize")
+    except SpecializeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,3 +15,11 @@ def workspace(tmp_path, monkeypatch):
     ws.mkdir()
     monkeypatch.setenv("SPECIALIZE_WORKSPACE", str(ws))
     return ws
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny 2-layer Llama chat model with a locally trained tokenizer (see tests/helpers/tiny_model.py)."""
+    from tests.helpers.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -99,3 +100,22 @@ def render_training_cost(r: Any) -> Any:
                  ("Base weights", f"{r.weights_memory_gb:g} GB ({'fits' if r.fits_in_memory else 'does NOT fit'})")):
         table.add_row(k, v)
     return Group(table, _bullets("Assumptions", r.assumptions), _sources(r.sources))
+
+
+def render_assessment(r: Any) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    colour = {"strong": "green", "mixed": "yellow", "weak": "red"}[r.case]
+    head = Table(title=f"Assessment: [bold]{r.recommendation.replace('_', ' ')}[/] "
+                       f"(case for a specialist: [{colour}]{r.case}[/])", title_justify="left", show_header=False)
+    head.add_column("item", style="bold cyan")
+    head.add_column("value", overflow="fold")
+    head.add_row("Route", r.route)
+    head.add_row("Model size", f"{r.model_size_min_b:g}-{r.model_size_max_b:g}B (start small)")
+    nxt = Table(title="Next tools", title_justify="left")
+    for col in ("tool", "why", "arguments", "still needed"):
+        nxt.add_column(col, overflow="fold")
+    for t in r.next_tools:
+        nxt.add_row(t.tool, t.why, json.dumps(t.arguments) if t.arguments else "—", "; ".join(t.missing) or "—")
+    return Group(head, _bullets("Why", r.reasons), _bullets("Assumptions", r.assumptions), nxt)

@@ -7,16 +7,23 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
 
 from specialize.catalog import ToolSpec
+from specialize.errors import SpecializeError
 
 
 def to_mcp_tool(spec: ToolSpec) -> Tool:
     def call(**kwargs: Any) -> Any:
-        return spec.run(spec.params.model_validate(kwargs))
+        try:
+            return spec.run(spec.params.model_validate(kwargs))
+        except SpecializeError as exc:
+            # mcp 2.x keeps an ordinary exception's text on the server; a ToolError's text reaches the agent,
+            # which needs the problem and the fix to correct its call.
+            raise ToolError(str(exc)) from exc
 
     # A flat signature (one argument per params field) gives the SDK the right output schema; the argument
     # model is then swapped for the params model itself, so unknown fields are refused and every field keeps

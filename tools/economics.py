@@ -443,8 +443,9 @@ def _verdict(p: BreakEvenParams, frontier: float, savings: float, months: float 
                        f"{_money(savings)} a month ({savings / frontier:.0%} of the frontier cost).")
     fragile = [s.name for s in sensitivity if s.break_even_months is None or s.break_even_months > PAYBACK_LIMIT_MONTHS]
     if fragile:
+        weak = True
         reasons.append(f"Fragile: it does not pay back within {PAYBACK_LIMIT_MONTHS:g} months under "
-                       f"{', '.join(fragile)}.")
+                       f"{', '.join(fragile)}; a small change in traffic or throughput erases the case.")
     if weak:
         return "weak", reasons
     if p.frontier_share > 0:

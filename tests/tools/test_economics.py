@@ -277,3 +277,13 @@ def test_cli_json_and_table(workspace):
     assert bad.exit_code == 2
     training = CliRunner().invoke(app, ["estimate-training-cost", "--model-params-b", "8", "--num-examples", "5000"])
     assert training.exit_code == 0 and "GPU-hours" in training.output
+
+
+def test_fragile_case_is_weak():
+    # An always-on A100 ($1,168/month) against $1,620 of Sonnet traffic: pays back in under 9 months at today's
+    # volume, never at half of it.
+    r = break_even(BreakEvenParams(monthly_requests=300_000, avg_input_tokens=800, avg_output_tokens=200,
+                                   frontier_model="claude-sonnet-4.5", serving_min_gpu_hours=730))
+    assert r.viable and r.break_even_months < 12
+    assert {s.name: s.break_even_months for s in r.sensitivity}["half_volume"] is None
+    assert r.verdict == "weak" and any(reason.startswith("Fragile") for reason in r.reasons)

@@ -266,7 +266,9 @@ def _money(x: float) -> str:
 
 
 class _Volume:
-    """Frontier cost and token volume at 1x traffic, and how serving is priced."""
+    """The frontier model's monthly cost and the monthly token volume, at today's traffic."""
+
+    tier: str | None = None  # price tier of a table model (budget-tier APIs are hard to undercut)
 
     def __init__(self, p: BreakEvenParams, assumptions: list[str], sources: list[SourceRef]) -> None:
         self.p = p
@@ -316,8 +318,6 @@ class _Volume:
             sources.append(SourceRef(what=f"{m.name} {what} price", value=value, unit="USD per million tokens",
                                      source=m.source, as_of=m.as_of))
         return m.input_per_m, m.output_per_m
-
-    tier: str | None = None
 
 
 class _Serving:

@@ -59,6 +59,37 @@ def demo(
     run_demo(fast=fast)
 
 
+skills_app = typer.Typer(help="The skill playbooks (Agent Skills format).", no_args_is_help=True)
+app.add_typer(skills_app, name="skills")
+
+
+@skills_app.command("install")
+def skills_install(
+    target: str = typer.Option(..., help="Which agent: claude (.claude/skills) or codex (.agents/skills)."),
+    scope: str = typer.Option("user", help="user (your home folder) or project (the current folder)."),
+) -> None:
+    """Copy the playbooks where Claude Code or Codex look for skills."""
+    from specialize.errors import SpecializeError
+    from specialize.skills_install import install_skills
+
+    try:
+        paths = install_skills(target, scope)  # type: ignore[arg-type]
+    except SpecializeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    for path in paths:
+        typer.echo(f"installed {path}")
+
+
+@skills_app.command("list")
+def skills_list() -> None:
+    """List the bundled playbooks."""
+    from specialize.skills_install import bundled_skills
+
+    for path in bundled_skills():
+        typer.echo(f"{path.name}\t{path / 'SKILL.md'}")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

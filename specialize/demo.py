@@ -1,22 +1,330 @@
-"""``specialize demo``: the whole workflow, offline, on the embedded small model.
+"""``specialize demo``: the whole workflow, offline, on the embedded SmolLM2-135M-Instruct, on CPU.
 
-Stages are filled in as the tools land; each stage reports progress and the demo ends by printing where
-its report is.
+assess + break-even -> baselines (base plain, base with a better prompt) -> generate_batch (the local model as
+teacher, served by llama.cpp on 127.0.0.1) -> validate_rows (decontaminated against every eval set) ->
+split_dataset -> train_qlora -> run_eval -> run_pairwise_judge (fine-tuned vs base) -> export_gguf and the quant
+ladder -> release_gate -> report.md with plots and the model card.
+
+Every stage calls the same tool the MCP server exposes, through the catalog. ``SPECIALIZE_TEACHER`` and
+``SPECIALIZE_JUDGE`` swap in any litellm model (e.g. a hosted frontier model with its key in the environment).
 """
 
 from __future__ import annotations
 
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from specialize import jobs
+from specialize.embedded import EMBEDDED_ALIAS, embedded_gguf_path
+from specialize.errors import JobError
+from specialize.workspace import rel, workspace_root
+
+TASK = "builtin:tasks/support-triage"
+TEACHER_ALIAS = "smollm2-135m"
 
 
-def run_demo(fast: bool = False) -> None:
-    from specialize.catalog import load_all
+@dataclass
+class DemoSettings:
+    fast: bool = False
+    golden_limit: int | None = None       # None = the whole golden set
+    gen_rows: int = 64                    # rows asked of the teacher
+    train_steps: int = 60
+    judge_limit: int | None = None
+    quants: list[str] = field(default_factory=lambda: ["q8_0", "q4_k_m"])
 
+    @classmethod
+    def for_mode(cls, fast: bool) -> "DemoSettings":
+        if fast:
+            return cls(fast=True, golden_limit=12, gen_rows=16, train_steps=12, judge_limit=12, quants=["q8_0"])
+        return cls()
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float = 0.0
+    ok: bool = True
+    note: str = ""
+
+
+class Demo:
+    def __init__(self, settings: DemoSettings, console: Console | None = None) -> None:
+        from specialize.catalog import load_all
+
+        self.s = settings
+        self.console = console or Console(stderr=False)
+        self.tools = load_all()
+        self.ws = workspace_root()
+        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.out = f"demo/{self.stamp}"
+        self.stages: list[Stage] = []
+        self.r: dict[str, Any] = {}
+        self.server: Any = None
+        self.teacher = os.environ.get("SPECIALIZE_TEACHER")
+        self.judge = os.environ.get("SPECIALIZE_JUDGE")
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def call(self, name: str, **args: Any) -> Any:
+        return self.tools[name].run(args)
+
+    def stage(self, name: str, fn: Callable[[], str | None]) -> None:
+        self.console.rule(f"[bold]{len(self.stages) + 1}. {name}")
+        st = Stage(name)
+        started = time.perf_counter()
+        try:
+            st.note = fn() or ""
+        except Exception as exc:  # a failed stage is reported, and the demo says which one
+            st.ok = False
+            st.note = f"{type(exc).__name__}: {exc}"
+            self.console.print(f"[red]stage failed:[/] {st.note}")
+            raise
+        finally:
+            st.seconds = time.perf_counter() - started
+            self.stages.append(st)
+        self.console.print(f"[green]done[/] in {st.seconds:.1f} s — {st.note}")
+
+    def follow(self, job_id: str, label: str, timeout: float = 1800) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.fields[msg]}"),
+                      TimeElapsedColumn(), console=self.console, transient=True) as bar:
+            task = bar.add_task(label, total=None, msg="")
+            while True:
+                status = jobs.read_status(job_id)
+                bar.update(task, total=status.get("total"), completed=status.get("step") or 0,
+                           msg=str(status.get("message") or status["state"])[:70])
+                if status["state"] in jobs.FINAL:
+                    break
+                if time.monotonic() > deadline:
+                    jobs.cancel(job_id)
+                    raise JobError(f"{label} ran past {timeout:.0f} s and was cancelled.")
+                time.sleep(0.5)
+        if status["state"] != "succeeded":
+            tail = "\n".join(status.get("log_tail") or [])
+            raise JobError(f"{label} {status['state']}: {status.get('error')}\n{tail}",
+                           fix=f"See {status['run_dir']}/job.log")
+        return status
+
+    def local_llm(self) -> str:
+        """Start (once) llama.cpp's OpenAI-compatible server on the embedded GGUF; return its api_base."""
+        if self.server is None:
+            from specialize.serving import start_server
+
+            log = self.ws / self.out / "llama-server.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            proc, api_base = start_server(embedded_gguf_path(), alias=TEACHER_ALIAS, n_ctx=4096, log_file=log)
+            self.server = (proc, api_base)
+        return self.server[1]
+
+    def close(self) -> None:
+        if self.server is not None:
+            proc = self.server[0]
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except Exception:
+                proc.kill()
+            self.server = None
+
+    # -- stages ---------------------------------------------------------------------------------------
+    def assess(self) -> str:
+        a = self.call("assess_task", monthly_api_spend_usd=3000, task_type="extraction", task_scope="single_task",
+                      production_data="logs_without_feedback", quality_bar="task_metric", task_changes="rarely",
+                      knowledge_gap=False, num_examples=150, latency_or_cost_pressure=True,
+                      teacher_performs_well=True)
+        b = self.call("estimate_break_even", monthly_requests=300_000, avg_input_tokens=450, avg_output_tokens=40,
+                      frontier_model="claude-sonnet-4.5", specialist_params_b=0.135,
+                      serving_monthly_usd=150, training_cost_usd=5, engineering_hours=40,
+                      engineering_rate_usd=100)
+        self.r["assess"], self.r["break_even"] = a.model_dump(), b.model_dump()
+        route = self.r["assess"]["route"]
+        return (f"route: {route}; break-even {self.r['break_even'].get('break_even_months')} months, "
+                f"verdict {self.r['break_even'].get('verdict')}")
+
+    def _eval(self, key: str, model: str, **extra: Any) -> Any:
+        res = self.call("run_eval", model=model, eval_set=f"{TASK}/eval/golden.jsonl",
+                        task_card=f"{TASK}/task.yaml", limit=self.s.golden_limit, max_tokens=96,
+                        output=f"{self.out}/evals/{key}.json", background=False, **extra)
+        self.r[key] = res.model_dump()
+        return res
+
+    def baselines(self) -> str:
+        plain = self._eval("base_plain", EMBEDDED_ALIAS, system_prompt=f"{TASK}/system_prompt.txt")
+        better = self._eval("base_prompted", EMBEDDED_ALIAS, system_prompt=f"{TASK}/better_prompt.txt")
+        return f"base {_fmt_metric(plain)}; base + better prompt {_fmt_metric(better)}"
+
+    def generate(self) -> str:
+        model, api_base = (self.teacher, None) if self.teacher else (f"openai/{TEACHER_ALIAS}", self.local_llm())
+        plan = _scaled_plan(self.s.gen_rows)
+        res = self.call("generate_batch", model=model, api_base=api_base, plan_path=f"{TASK}/task.yaml",
+                        cells=plan, seed_examples_path=f"{TASK}/seeds.jsonl", rows_per_request=4,
+                        temperature=0.8, max_tokens=1024, concurrency=2, timeout_s=300,
+                        out_dir=f"{self.out}/data/generated")
+        if res.job_id:
+            status = self.follow(res.job_id, "generate_batch")
+            res = self.tools["generate_batch"].result.model_validate(status["result"])
+        self.r["generate"] = res.model_dump()
+        return f"{res.rows} rows parsed, {res.rejected} unparsable answers kept in {res.rejected_path}"
+
+    def validate(self) -> str:
+        merged = self.ws / self.out / "data" / "candidates.jsonl"
+        merged.parent.mkdir(parents=True, exist_ok=True)
+        from specialize.workspace import resolve_path
+
+        seeds = resolve_path(f"{TASK}/seeds.jsonl", arg="seeds", must_exist=True)
+        with open(merged, "w") as out:
+            out.write(seeds.read_text().rstrip("\n") + "\n")
+            gen = Path(self.r["generate"]["batch_path"])
+            gen = gen if gen.is_absolute() else self.ws / gen
+            if gen.exists():
+                out.write(gen.read_text())
+        evals = [f"{TASK}/eval/{n}.jsonl" for n in ("dev", "test", "golden", "adversarial")]
+        res = self.call("validate_rows", input_path=str(merged), out_dir=f"{self.out}/data/validated",
+                        expected_format="chat", schema_path=f"{TASK}/schema.json", eval_sets=evals,
+                        plan_path=f"{TASK}/task.yaml", background=None) if _accepts(
+            self.tools["validate_rows"], "background") else self.call(
+            "validate_rows", input_path=str(merged), out_dir=f"{self.out}/data/validated", expected_format="chat",
+            schema_path=f"{TASK}/schema.json", eval_sets=evals, plan_path=f"{TASK}/task.yaml")
+        if res.job_id:
+            status = self.follow(res.job_id, "validate_rows")
+            res = self.tools["validate_rows"].result.model_validate(status["result"])
+        self.r["validate"] = res.model_dump()
+        gates = ", ".join(f"{k} {v}" for k, v in sorted(res.by_gate.items(), key=lambda kv: -kv[1])[:5])
+        return f"{res.accepted} accepted / {res.rejected} rejected of {res.total} ({gates})"
+
+    def split(self) -> str:
+        res = self.call("split_dataset", input_path=self.r["validate"]["accepted_path"],
+                        out_dir=f"{self.out}/data/splits", golden_path=f"{TASK}/eval/golden.jsonl", seed=0)
+        self.r["split"] = res.model_dump()
+        return f"train {res.counts.get('train')} / dev {res.counts.get('dev')} / test {res.counts.get('test')}"
+
+    def train(self) -> str:
+        split = self.r["split"]["paths"]
+        handle = self.call("train_qlora", dataset=split["train"], eval_dataset=split.get("dev"),
+                           base_model=EMBEDDED_ALIAS, label="demo",
+                           overrides={"max_steps": self.s.train_steps, "max_seq_length": 384,
+                                      "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
+                                      "learning_rate": 3e-4, "eval_steps": max(10, self.s.train_steps // 3),
+                                      "save_steps": max(10, self.s.train_steps // 3), "packing": False})
+        status = self.follow(handle.job_id, "train_qlora")
+        self.r["train"] = status["result"]
+        m = self.r["train"].get("metrics", {})
+        return (f"{self.r['train']['method']['name']}: loss {m.get('train_loss_first')} -> {m.get('train_loss_last')}"
+                f" in {m.get('steps')} steps, {m.get('tokens_per_second')} tokens/s")
+
+    def eval_tuned(self) -> str:
+        t = self.r["train"]
+        res = self._eval("tuned", t["base_model_path"], adapter=str(Path(t["run_dir"]) / "adapter")
+                         if t.get("run_dir") else None)
+        return f"fine-tuned {_fmt_metric(res)}"
+
+    def judge(self) -> str:
+        model, api_base = (self.judge, None) if self.judge else (f"openai/{TEACHER_ALIAS}", self.local_llm())
+        res = self.call("run_pairwise_judge", responses=[self.r["tuned"]["results_path"],
+                                                         self.r["base_plain"]["results_path"]],
+                        names=["fine-tuned", "base"], judge_model=model, api_base=api_base,
+                        rubric="customer_support", task="Triage a support ticket into a JSON object.",
+                        concurrency=2, max_tokens=256, output_dir=f"{self.out}/judge", background=False)
+        self.r["judge"] = res.model_dump()
+        pair = (res.pairs or [{}])[0]
+        return (f"win rate {pair.get('win_rate')} CI {pair.get('win_rate_ci')}, position consistency "
+                f"{pair.get('position_consistency')}")
+
+    def export(self) -> str:
+        t = self.r["train"]
+        handle = self.call("export_gguf", source=t.get("run_dir") or t["job_id"], quants=self.s.quants,
+                           golden_path=f"{TASK}/eval/golden.jsonl", max_golden_rows=self.s.golden_limit,
+                           system_prompt=None, task_description="Support-ticket triage to JSON (demo).",
+                           eval_reports=[self.r["tuned"]["results_path"], self.r["judge"].get("judgments_path")
+                                         or self.r["tuned"]["results_path"]])
+        status = self.follow(handle.job_id, "export_gguf")
+        self.r["export"] = status["result"]
+        rec = self.r["export"].get("recommended") or self.r["export"].get("recommendation")
+        return f"files: {', '.join(Path(f).name for f in _gguf_files(self.r['export']))}; recommended {rec}"
+
+    def gate(self) -> str:
+        res = self.call("release_gate", candidate=self.r["tuned"]["results_path"],
+                        current=self.r["base_plain"]["results_path"])
+        self.r["gate"] = res.model_dump()
+        return f"decision: {res.decision}"
+
+    def report(self) -> str:
+        from specialize.demo_report import write_report
+
+        path = write_report(self)
+        self.r["report_path"] = str(path)
+        return f"report at {rel(path)}"
+
+    def run(self) -> Path:
+        plan = [("Assess the task and the economics", self.assess),
+                ("Baselines: the base model, plain and with a better prompt", self.baselines),
+                ("generate_batch with the local teacher", self.generate),
+                ("validate_rows, decontaminated against every eval set", self.validate),
+                ("split_dataset (golden set locked)", self.split),
+                ("train_qlora", self.train),
+                ("run_eval on the fine-tuned model", self.eval_tuned),
+                ("run_pairwise_judge: fine-tuned against base", self.judge),
+                ("export_gguf and the quant ladder", self.export),
+                ("release_gate", self.gate),
+                ("report and model card", self.report)]
+        try:
+            for name, fn in plan:
+                self.stage(name, fn)
+        finally:
+            self.close()
+        return Path(self.r["report_path"])
+
+
+def _accepts(spec: Any, field_name: str) -> bool:
+    return field_name in spec.params.model_fields
+
+
+def _fmt_metric(res: Any) -> str:
+    data = res.model_dump() if hasattr(res, "model_dump") else res
+    name = data.get("primary_metric")
+    metric = (data.get("metrics") or {}).get(name) if name else None
+    if isinstance(metric, dict):
+        lo, hi = metric.get("ci_low"), metric.get("ci_high")
+        return f"{name} {metric.get('value')} (95% CI {lo}-{hi})"
+    return f"{name} {metric}"
+
+
+def _scaled_plan(total: int) -> list[dict[str, Any]]:
+    import yaml
+
+    from specialize.workspace import resolve_path
+
+    card = yaml.safe_load(resolve_path(f"{TASK}/task.yaml", arg="task").read_text())
+    cells = card["generation_plan"]["cells"]
+    planned = sum(c["count"] for c in cells)
+    out, acc = [], 0.0
+    for c in cells:
+        acc += c["count"] * total / planned
+        n = round(acc) - sum(x["count"] for x in out)
+        if n > 0:
+            out.append({"category": c["category"], "difficulty": c["difficulty"], "count": n})
+    return out
+
+
+def _gguf_files(export: dict[str, Any]) -> list[str]:
+    files = export.get("files") or export.get("quants") or []
+    out = []
+    for f in files:
+        out.append(f if isinstance(f, str) else f.get("path", ""))
+    return out
+
+
+def run_demo(fast: bool = False) -> Path:
     console = Console()
-    tools = load_all()
-    console.rule("specialize demo")
-    console.print(f"{len(tools)} tools available: {', '.join(tools)}")
-    if "assess_task" in tools:
-        result = tools["assess_task"].run({})
-        console.print(result.model_dump())
-    console.print("[yellow]The end-to-end workflow is not wired up yet; only the stages above ran.[/]")
+    demo = Demo(DemoSettings.for_mode(fast), console)
+    console.print(f"[bold]specialize demo[/] — workspace {demo.ws}, outputs under {demo.out}/")
+    started = time.perf_counter()
+    path = demo.run()
+    console.rule()
+    console.print(f"Finished in {time.perf_counter() - started:.0f} s. Report: [bold]{path}[/]")
+    return path

@@ -105,55 +105,66 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], *, n_resamples
     return ci
 
 
-def bradley_terry(comparisons: Sequence[tuple[str, str, float]], *, iters: int = 500,
-                  tol: float = 1e-9) -> dict[str, float]:
-    """Bradley-Terry strengths by the MM algorithm (Hunter 2004); ties count half a win to each side.
-
-    ``comparisons`` holds (model_i, model_j, score_i) with score_i in {1, 0.5, 0}. Strengths are returned
-    on a log scale centred at 0 (so exp(s_i - s_j) is the odds that i beats j).
-    """
-    models = sorted({m for c in comparisons for m in c[:2]})
-    k = len(models)
-    pos = {m: i for i, m in enumerate(models)}
-    wins = np.zeros((k, k))
-    for a, b, s in comparisons:
-        wins[pos[a], pos[b]] += s
-        wins[pos[b], pos[a]] += 1 - s
+def _bt_fit(wins: np.ndarray, prior: float, iters: int = 1000, tol: float = 1e-10) -> np.ndarray:
+    """MM iterations (Hunter 2004) on a k x k matrix of (fractional) wins; returns centred log strengths."""
+    k = len(wins)
+    wins = wins + prior / 2 * (1 - np.eye(k))  # one virtual tie per pair keeps every strength finite
     n = wins + wins.T
-    w = wins.sum(axis=1) + 0.01  # a small prior keeps a model with no wins finite
+    w = wins.sum(axis=1)
     p = np.ones(k)
     for _ in range(iters):
-        denom = (n / (p[:, None] + p[None, :] + 1e-300)).sum(axis=1)
-        new = w / np.maximum(denom, 1e-300)
+        new = w / (n / (p[:, None] + p[None, :])).sum(axis=1)
         new /= np.exp(np.log(new).mean())
-        if np.max(np.abs(new - p)) < tol:
-            p = new
-            break
+        done = np.max(np.abs(np.log(new) - np.log(p))) < tol
         p = new
+        if done:
+            break
     logp = np.log(p)
-    logp -= logp.mean()
-    return {m: float(logp[pos[m]]) for m in models}
+    return logp - logp.mean()
 
 
-def bradley_terry_ci(comparisons: Sequence[tuple[str, str, float]], *, n_resamples: int = 200, seed: int = 0,
-                     confidence: float = 0.95) -> dict[str, dict[str, float]]:
+def _bt_arrays(comparisons: Sequence[tuple[str, str, float]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    models = sorted({m for c in comparisons for m in c[:2]})
+    pos = {m: i for i, m in enumerate(models)}
+    ia = np.array([pos[c[0]] for c in comparisons])
+    ib = np.array([pos[c[1]] for c in comparisons])
+    sc = np.array([float(c[2]) for c in comparisons])
+    return models, ia, ib, sc
+
+
+def _bt_wins(k: int, ia: np.ndarray, ib: np.ndarray, sc: np.ndarray) -> np.ndarray:
+    wins = np.bincount(ia * k + ib, weights=sc, minlength=k * k).reshape(k, k)
+    wins += np.bincount(ib * k + ia, weights=1 - sc, minlength=k * k).reshape(k, k)
+    return wins
+
+
+def bradley_terry(comparisons: Sequence[tuple[str, str, float]], *, prior: float = 1.0) -> dict[str, float]:
+    """Bradley-Terry strengths; ties count half a win to each side.
+
+    ``comparisons`` holds (model_i, model_j, score_i) with score_i in {1, 0.5, 0}. Strengths are on a log
+    scale centred at 0, so exp(s_i - s_j) is the odds that i beats j. ``prior`` virtual ties per pair keep a
+    model that won (or lost) everything at a finite strength.
+    """
+    models, ia, ib, sc = _bt_arrays(comparisons)
+    logp = _bt_fit(_bt_wins(len(models), ia, ib, sc), prior)
+    return {m: float(v) for m, v in zip(models, logp)}
+
+
+def bradley_terry_ci(comparisons: Sequence[tuple[str, str, float]], *, n_resamples: int = 1000, seed: int = 0,
+                     confidence: float = 0.95, prior: float = 1.0) -> dict[str, dict[str, float]]:
     """Bradley-Terry strengths with percentile bootstrap CIs (resampling comparisons)."""
-    base = bradley_terry(comparisons)
+    models, ia, ib, sc = _bt_arrays(comparisons)
+    k = len(models)
+    base = _bt_fit(_bt_wins(k, ia, ib, sc), prior)
     rng = np.random.default_rng(seed)
-    m = len(comparisons)
-    draws: dict[str, list[float]] = {k: [] for k in base}
-    for _ in range(n_resamples):
-        idx = rng.integers(0, m, size=m)
-        est = bradley_terry([comparisons[i] for i in idx], iters=200, tol=1e-6)
-        for k in base:
-            draws[k].append(est.get(k, float("nan")))
+    draws = np.empty((n_resamples, k))
+    for r in range(n_resamples):
+        idx = rng.integers(0, len(sc), size=len(sc))
+        draws[r] = _bt_fit(_bt_wins(k, ia[idx], ib[idx], sc[idx]), prior, iters=300, tol=1e-8)
     alpha = (1 - confidence) / 2
-    out = {}
-    for k, v in base.items():
-        arr = np.array(draws[k])
-        arr = arr[~np.isnan(arr)]
-        out[k] = {"strength": v, "low": float(np.quantile(arr, alpha)), "high": float(np.quantile(arr, 1 - alpha))}
-    return out
+    low, high = np.quantile(draws, alpha, axis=0), np.quantile(draws, 1 - alpha, axis=0)
+    return {m: {"strength": float(base[i]), "low": float(low[i]), "high": float(high[i])}
+            for i, m in enumerate(models)}
 
 
 def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> dict[str, float]:

@@ -165,7 +165,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
         rec = score_example(p.task_type, None if failed else gen.text, row["reference"], label_field=p.label_field,
                             critical_fields=p.critical_fields, validator=validator)
         chars = sum(len(str(m.get("content", ""))) for m in prompt)
-        ex = {"id": row["id"], "meta": row["meta"], "prediction": None if failed else gen.text,
+        ex = {"id": row["id"], "meta": row["meta"], "prompt": prompt, "prediction": None if failed else gen.text,
               "reference": row["reference"], "length_bucket": length_bucket(chars), "input_chars": chars,
               **{k: v for k, v in rec.items() if k not in ("prediction_json",)}}
         if failed:

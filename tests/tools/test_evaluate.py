@@ -129,6 +129,7 @@ def test_large_set_runs_as_job(workspace):
     assert final["result"]["metrics"]["schema_pass_rate"] == pytest.approx(4 / 6)
 
 
+@pytest.mark.slow
 def test_embedded_gguf_eval(workspace):
     _write_set(workspace, extra_bad=False)
     res = run_eval(RunEvalParams(model="embedded:smollm2-135m", eval_set="eval.jsonl", task_type="extraction",

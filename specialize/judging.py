@@ -9,6 +9,7 @@ hit); after ``retries`` it is recorded as a judge failure, which counts as a tie
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -55,16 +56,22 @@ def composite(scores: dict[str, float], rubric: dict[str, Any]) -> float:
     return round(sum(float(scores[d["name"]]) * d["weight"] for d in rubric["dimensions"]), 4)
 
 
+@functools.lru_cache(maxsize=1)
 def template_text() -> str:
     return (references_root() / TEMPLATE).read_text(encoding="utf-8")
 
 
-def render(prompt: str, a: str, b: str, rubric: dict[str, Any], task: str | None) -> str:
+@functools.lru_cache(maxsize=4)
+def _compiled(text: str) -> Any:
     import jinja2
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    return env.from_string(template_text()).render(prompt=prompt, response_a=a, response_b=b, rubric=rubric,
-                                                   task=task or "")
+    return env.from_string(text)
+
+
+def render(prompt: str, a: str, b: str, rubric: dict[str, Any], task: str | None) -> str:
+    return _compiled(template_text()).render(prompt=prompt, response_a=a, response_b=b, rubric=rubric,
+                                             task=task or "")
 
 
 def parse_judgment(text: str, rubric: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:

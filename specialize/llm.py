@@ -98,6 +98,7 @@ class ResponseCache:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per insert, still crash-safe
             self._local.conn = conn
         return conn
 

@@ -118,7 +118,8 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
-    series = [[e["latency_s"] for e in d["examples"] if "latency_s" in e and not e.get("cached")] or [0.0]
+    series = [[e["latency_s"] for e in d["examples"]
+               if "latency_s" in e and not e.get("cached") and not e.get("warmup")] or [0.0]
               for d in docs]
     ax.boxplot(series, showfliers=True)
     ax.set_xticks(range(1, len(names) + 1), names, rotation=15)

@@ -72,7 +72,9 @@ def test_extraction_metrics_buckets_and_provenance(workspace):
     doc = json.loads((workspace / res.results_path).read_text())
     assert doc["eval_set"]["sha256"] and doc["model"]["ref"] == "openai/scripted"
     assert doc["latency_s"]["p95"] > 0 and doc["tokens_per_s"] > 0
-    assert doc["cost_per_1k_requests_usd"] == pytest.approx(1000 * 36 / 3600 * doc["latency_s"]["mean"], rel=1e-6)
+    assert all(e["cost_usd"] == pytest.approx(36 / 3600 * e["latency_s"]) for e in doc["examples"])
+    assert doc["cost_per_1k_requests_usd"] == pytest.approx(1000 * sum(e["cost_usd"] for e in doc["examples"]) / 6)
+    assert doc["examples"][0]["warmup"] and doc["latency_s"]["n_timed"] == 5
     per = {e["id"]: e["error_type"] for e in doc["examples"]}
     assert per == {"t0": None, "t1": None, "t2": "wrong_priority", "t3": "wrong_category", "t4": "parse_error",
                    "t5": "schema_error"}

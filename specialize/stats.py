@@ -217,7 +217,7 @@ def plan_sample_size(*, kind: str, baseline: float, target: float, alpha: float 
     else:
         raise ValueError("kind must be 'win_rate' or 'accuracy'")
     return {"n": int(math.ceil(n)), "method": method, "alpha": alpha, "power": power,
-            "baseline": baseline, "target": target, "min_detectable_effect": delta}
+            "baseline": baseline, "target": target, "min_detectable_effect": round(delta, 6)}
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float | None]:

@@ -21,8 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from specialize.catalog import tool
 from specialize.errors import InvalidInput
@@ -38,13 +37,13 @@ PER_ITEM = {"accuracy": lambda e: e.get("pred_label") == e.get("ref_label") and 
             "argument_accuracy": lambda e: bool(e.get("args_ok")), "correct_rate": lambda e: bool(e.get("correct"))}
 
 
-class CapabilityCheck(BaseModel):
+class CapabilityCheck(Params):
     name: str = Field(description="Benchmark name (e.g. MMLU 5-shot).")
     candidate: float = Field(description="Candidate score in points (0-100).")
     baseline: float = Field(description="Baseline (base or current model) score in points.")
 
 
-class SafetyRates(BaseModel):
+class SafetyRates(Params):
     harmful_refusal_candidate: float | None = Field(None, description="Share of harmful prompts the candidate "
                                                                       "refuses.")
     harmful_refusal_baseline: float | None = Field(None, description="Same for the baseline.")
@@ -132,6 +131,8 @@ def _task_metric(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
         p_value = float(binomtest(gained, gained + lost, 0.5, alternative="greater").pvalue) if gained + lost else 1.0
         test = f"exact McNemar on {len(ids)} shared items ({gained} gained, {lost} lost)"
     elif metric == "macro_f1":
+        import numpy as np
+
         from specialize.eval_metrics import _macro_f1
 
         cx = {str(e["id"]): e for e in cand["examples"]}

@@ -26,7 +26,7 @@ from specialize.schema import Params, Result
 from specialize.tools.job_tools import JobHandle, to_handle
 from specialize.workspace import rel, resolve_path, workspace_root
 
-TaskType = Literal["classification", "extraction", "json", "tool_call"]
+TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
 
 
 class RunEvalParams(Params):
@@ -34,8 +34,11 @@ class RunEvalParams(Params):
                                    "server), a local Hugging Face folder, a .gguf file, or embedded:smollm2-135m.")
     eval_set: str = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
                                       "message is the reference.")
-    task_type: TaskType = Field("extraction", description="How answers are scored: classification, extraction, "
-                                                          "json or tool_call.")
+    task_type: TaskType = Field("extraction", description="How answers are scored: classification, extraction "
+                                                          "(json_extraction is the same), json or tool_call.")
+    task_card: str | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
+                                                    "supplying task_type, schema, label_field and critical_fields "
+                                                    "wherever these are not given.")
     adapter: str | None = Field(None, description="LoRA adapter folder applied to a local Hugging Face model.")
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server for litellm models.")
     system_prompt: str | None = Field(None, description="System prompt (text, or a path to a .txt/.md file) put "
@@ -112,6 +115,28 @@ def load_eval_rows(path: Path, limit: int | None = None) -> tuple[list[dict[str,
     return rows, rejected
 
 
+def apply_task_card(p: RunEvalParams) -> RunEvalParams:
+    """Fill task_type, schema, label_field and critical_fields from a task card where they were not given."""
+    if not p.task_card:
+        return p
+    import yaml
+
+    card_path = resolve_path(p.task_card, arg="task_card", must_exist=True)
+    card = yaml.safe_load(card_path.read_text(encoding="utf-8")) or {}
+    given = p.model_fields_set
+    update: dict[str, Any] = {}
+    if "task_type" not in given and card.get("task_type") in TaskType.__args__:  # type: ignore[attr-defined]
+        update["task_type"] = card["task_type"]
+    if "schema_path" not in given and card.get("schema"):
+        base = p.task_card.rsplit("/", 1)[0] if p.task_card.startswith("builtin:") else str(card_path.parent)
+        update["schema_path"] = f"{base}/{card['schema']}"
+    if "label_field" not in given and card.get("label_field"):
+        update["label_field"] = card["label_field"]
+    if "critical_fields" not in given and card.get("critical_fields"):
+        update["critical_fields"] = list(card["critical_fields"])
+    return p.model_copy(update=update)
+
+
 def _system_prompt(value: str | None) -> str | None:
     if not value:
         return None
@@ -136,8 +161,10 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     from specialize.eval_metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
     from specialize.models import load_model
 
+    p = apply_task_card(p)
     set_path = resolve_path(p.eval_set, arg="eval_set", must_exist=True)
     rows, rejected = load_eval_rows(set_path, p.limit)
+    task_type = "extraction" if p.task_type == "json_extraction" else p.task_type
     if not rows:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
                            fix="Each row needs messages ending with the assistant reference.")
@@ -168,7 +195,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     examples = []
     for row, prompt, gen in zip(rows, prompts, gens):
         failed = isinstance(gen, Exception)
-        rec = score_example(p.task_type, None if failed else gen.text, row["reference"], label_field=p.label_field,
+        rec = score_example(task_type, None if failed else gen.text, row["reference"], label_field=p.label_field,
                             critical_fields=p.critical_fields, validator=validator)
         chars = sum(len(str(m.get("content", ""))) for m in prompt)
         ex = {"id": row["id"], "meta": row["meta"], "prompt": prompt, "prediction": None if failed else gen.text,
@@ -188,9 +215,9 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     gen_time = sum(lat)
     costs = [e.get("cost_usd") for e in ok]
     cost_known = bool(ok) and all(c is not None for c in costs)
-    metrics = aggregate(p.task_type, examples, label_field=p.label_field, critical_fields=p.critical_fields,
+    metrics = aggregate(task_type, examples, label_field=p.label_field, critical_fields=p.critical_fields,
                         n_resamples=p.bootstrap_resamples, seed=p.seed)
-    primary = PRIMARY[p.task_type]
+    primary = PRIMARY[task_type]
     if primary not in metrics:
         primary = "accuracy" if "accuracy" in metrics else "correct_rate"
     out_path = resolve_path(p.output or f"evals/{_slug(p.model)}-{set_path.stem}.json", arg="output", for_write=True)

@@ -138,3 +138,18 @@ def test_embedded_gguf_eval(workspace):
                                  label_field="category", limit=2, max_tokens=24))
     assert res.n == 2 and res.latency_s["p50"] > 0 and res.tokens_per_s > 0
     assert res.cost_per_1k_requests_usd == 0.0
+
+
+def test_task_card_fills_scoring_settings(workspace):
+    _write_set(workspace, extra_bad=False)
+    (workspace / "task").mkdir()
+    (workspace / "task" / "schema.json").write_text(json.dumps(SCHEMA))
+    (workspace / "task" / "task.yaml").write_text("task_type: json_extraction\nschema: schema.json\n"
+                                                  "label_field: category\ncritical_fields: [category, needs_human]\n")
+    with FakeOpenAIServer(_responder) as server:
+        res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                     task_card="task/task.yaml", output="evals/card.json"))
+    assert res.primary_metric == "critical_field_accuracy"
+    assert res.metrics["schema_pass_rate"] == pytest.approx(4 / 6) and res.metrics["accuracy"] == pytest.approx(4 / 6)
+    doc = json.loads((workspace / res.results_path).read_text())
+    assert doc["task_type"] == "json_extraction"

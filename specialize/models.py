@@ -16,6 +16,7 @@ them. Local models can be given an hourly hardware price so that cost per reques
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -164,7 +165,11 @@ class GGUFModel(BaseModelBackend):
         except ImportError as exc:
             raise DependencyMissing("Running a GGUF file needs llama-cpp-python.",
                                     fix="pip install 'specialize[gguf]'.") from exc
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or 2, verbose=False,
+        # Half the cores by default: llama.cpp's threads spin while they wait, and on a shared machine more
+        # threads than free cores makes generation several times slower, not faster.
+        threads = n_threads or max(1, min(8, (os.cpu_count() or 2) // 2))
+        self.info["n_threads"] = threads
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False,
                          chat_format=chat_format)
         self._lock = threading.Lock()
 
@@ -191,7 +196,7 @@ def load_model(ref: str, *, adapter: str | None = None, api_base: str | None = N
     from specialize.embedded import embedded_gguf_path, is_embedded
     from specialize.workspace import resolve_path
 
-    key = (ref, adapter, api_base, cost_per_hour_usd, n_ctx)
+    key = (ref, adapter, api_base, cost_per_hour_usd, n_ctx, n_threads)
     if reuse and key in _LOADED and not api_base:
         return _LOADED[key]
     model: BaseModelBackend

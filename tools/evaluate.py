@@ -56,6 +56,8 @@ class RunEvalParams(Params):
     cost_per_hour_usd: float | None = Field(None, ge=0, description="Hardware price of a self-hosted model, so "
                                                                     "its cost per request can be computed.")
     n_ctx: int = Field(2048, ge=256, description="Context length for GGUF models.")
+    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for GGUF models (default: half "
+                                                                   "the cores).")
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for the CIs.")
     seed: int = Field(0, description="Seed for the bootstrap.")
     output: str | None = Field(None, description="Where to write the results JSON (default evals/<model>-<set>.json).")
@@ -176,7 +178,8 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
         validator = jsonschema.Draft202012Validator(schema)
     system = _system_prompt(p.system_prompt)
     model = load_model(p.model, adapter=p.adapter, api_base=p.api_base, concurrency=p.concurrency,
-                       cost_per_hour_usd=p.cost_per_hour_usd, n_ctx=p.n_ctx)
+                       cost_per_hour_usd=p.cost_per_hour_usd, n_ctx=p.n_ctx,
+                       n_threads=p.n_threads)
     prompts = [_with_system(r["prompt"], system) for r in rows]
     done = {"n": 0}
 

@@ -60,6 +60,7 @@ def test_transformers_backend_with_lora_adapter(workspace, tiny_model_dir, monke
     assert isinstance(ga.text, str) and ga.completion_tokens > 0
 
 
+@pytest.mark.slow
 def test_embedded_gguf_backend(workspace):
     m = load_model("embedded:smollm2-135m", n_ctx=1024)
     g = m.generate([{"role": "user", "content": "Say hello."}], max_tokens=8)

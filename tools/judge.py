@@ -284,7 +284,11 @@ def plan_eval_size(params: PlanEvalSizeParams, *, progress=None) -> PlanEvalSize
         raise InvalidInput(str(exc), fix="Give a target different from the baseline, both strictly in (0, 1).") \
             from exc
     note = (f"With {r['n']} items a true change from {params.baseline:.3f} to {params.target:.3f} is found "
-            f"{params.power:.0%} of the time at alpha {params.alpha}. Ties in a pairwise run dilute the effect: "
-            "plan on the win rate with ties counted as half.")
+            f"{params.power:.0%} of the time at alpha {params.alpha}.")
+    if params.kind == "win_rate":
+        note += " Ties dilute a pairwise effect: plan on the win rate with ties counted as half."
+    elif params.paired_discordance is None:
+        note += (" Both models run on the same items? Give paired_discordance (share of items where exactly one "
+                 "is right) for the smaller paired plan.")
     return PlanEvalSizeResult(n=r["n"], method=r["method"], min_detectable_effect=r["min_detectable_effect"],
                               note=note)

@@ -86,6 +86,30 @@ def main() -> None:
     print(f"rerun: {again.calls['http_calls']} HTTP calls, {again.calls['cache_hits']} cache hits, "
           f"{time.perf_counter() - t1:.2f} s")
 
+    # attribution: the same server driven by bare litellm.acompletion calls, no judge code at all
+    import asyncio
+
+    litellm = import_litellm()
+
+    async def bare(n: int) -> None:
+        sem = asyncio.Semaphore(args.concurrency)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await litellm.acompletion(model="openai/bare", messages=[{"role": "user", "content": bare_prompt + str(i)}],
+                                          api_base=url, api_key="sk-local", temperature=0)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+    n_bare = 1000
+    bare_prompt = "[RESPONSE A]\na quality=3\n[END RESPONSE A]\n[RESPONSE B]\nb quality=2\n[END RESPONSE B]\n"
+    cpu3, t3 = time.process_time(), time.perf_counter()
+    asyncio.run(bare(n_bare))
+    wall3, cpu_b = time.perf_counter() - t3, time.process_time() - cpu3
+    print(f"bare litellm.acompletion, same server and concurrency: {n_bare / wall3:.1f} calls/s, "
+          f"{1000 * cpu_b / n_bare:.2f} ms CPU per call (share of the judge's per-call CPU: "
+          f"{100 * (cpu_b / n_bare) / (cpu / max(1, calls)):.0f}%)")
+
     import numpy as np
 
     from specialize import stats

@@ -110,6 +110,10 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
     rubric = judging.load_rubric(p.rubric)
     models = list(zip(names, [items for _, items in loaded]))
     pairs = judging.all_pairs(len(models), p.pairs)
+    for i, j in pairs:
+        if not set(models[i][1]) & set(models[j][1]):
+            raise InvalidInput(f"{names[i]} and {names[j]} share no item ids, so there is nothing to compare.",
+                               fix="Judge responses to the same eval set (items are matched by id).")
     client = LLMClient(api_base=p.api_base, concurrency=p.concurrency)
     records = judging.judge_pairs(models=models, pairs=pairs, client=client, judge_model=p.judge_model,
                                   rubric=rubric, task=p.task, retries=p.retries, json_mode=p.json_mode,

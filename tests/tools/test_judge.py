@@ -145,3 +145,13 @@ def test_plan_eval_size():
     assert 190 <= r.n <= 200
     big = plan_eval_size(PlanEvalSizeParams(kind="win_rate", target=0.55))
     assert big.n > 3.5 * r.n
+
+
+def test_no_shared_items_is_a_clear_error(workspace):
+    from specialize.errors import InvalidInput
+
+    x = _write(workspace, "x", [4, 4])
+    (workspace / "z.jsonl").write_text(json.dumps({"id": "other", "prompt": "p", "response": "r quality=1"}) + "\n")
+    with pytest.raises(InvalidInput, match="share no item ids"):
+        run_pairwise_judge(RunPairwiseJudgeParams(responses=[x, "z.jsonl"], judge_model="openai/judge",
+                                                  api_base="http://127.0.0.1:9/v1", background=False))

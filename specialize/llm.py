@@ -98,6 +98,7 @@ class ResponseCache:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per insert, still crash-safe
             self._local.conn = conn
         return conn
 
@@ -256,11 +257,15 @@ class LLMClient:
         choice = raw.choices[0]
         text = (getattr(choice.message, "content", None) or "") if hasattr(choice, "message") else ""
         usage = getattr(raw, "usage", None)
-        cost: float | None
-        try:
-            cost = float(litellm.completion_cost(completion_response=raw))
-        except Exception:  # unknown price (local model, new model)
-            cost = None
+        cost: float | None = None
+        hidden = getattr(raw, "_hidden_params", None) or {}
+        if hidden.get("response_cost") is not None:  # litellm already priced it while logging: reuse that
+            cost = float(hidden["response_cost"])
+        else:
+            try:
+                cost = float(litellm.completion_cost(completion_response=raw))
+            except Exception:  # unknown price (local model, new model)
+                cost = None
         return ChatResponse(text=text, model=req.model, latency_s=latency,
                             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0), cost_usd=cost)

@@ -1,0 +1,155 @@
+"""run_eval end to end: a scripted model behind a real local HTTP server, real files, hand-checked numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from specialize import jobs
+from specialize.tools.evaluate import RunEvalParams, run_eval
+from tests.helpers.fake_openai import FakeOpenAIServer
+
+SCHEMA = {"type": "object", "required": ["category", "priority", "needs_human"],
+          "properties": {"category": {"enum": ["billing", "bug", "account"]},
+                         "priority": {"enum": ["low", "normal", "high"]}, "needs_human": {"type": "boolean"}},
+          "additionalProperties": False}
+
+
+def _ref(cat, pri, human):
+    return {"category": cat, "priority": pri, "needs_human": human}
+
+
+# (ticket, reference, what the scripted model answers)
+CASES = [
+    ("charged twice", _ref("billing", "high", True), json.dumps(_ref("billing", "high", True))),
+    ("refund please", _ref("billing", "normal", False), "```json\n" + json.dumps(_ref("billing", "normal", False)) + "\n```"),
+    ("app crashes", _ref("bug", "high", False), json.dumps(_ref("bug", "normal", False))),  # wrong priority
+    ("login fails", _ref("account", "normal", True), json.dumps(_ref("bug", "normal", True))),  # wrong category
+    ("export broken", _ref("bug", "low", False), "Sorry, I cannot help with that."),  # not JSON
+    ("password reset", _ref("account", "low", False), json.dumps({**_ref("account", "low", False), "x": 1})),  # schema
+]
+
+
+def _write_set(ws, name="eval.jsonl", extra_bad=True):
+    path = ws / name
+    with open(path, "w") as fh:
+        for i, (ticket, ref, _) in enumerate(CASES):
+            fh.write(json.dumps({"id": f"t{i}", "messages": [
+                {"role": "system", "content": "Triage the ticket as JSON."},
+                {"role": "user", "content": ticket}, {"role": "assistant", "content": json.dumps(ref)}],
+                "meta": {"category": ref["category"], "difficulty": "easy" if i < 3 else "hard"}}) + "\n")
+        if extra_bad:
+            fh.write('{"id": "bad", "messages": [{"role": "user", "content": "no reference"}]}\n')
+            fh.write("not json at all\n")
+    (ws / "schema.json").write_text(json.dumps(SCHEMA))
+    return path
+
+
+def _responder(body):
+    ticket = body["messages"][-1]["content"]
+    return {t: answer for t, _, answer in CASES}[ticket]
+
+
+def test_extraction_metrics_buckets_and_provenance(workspace):
+    _write_set(workspace)
+    with FakeOpenAIServer(_responder, keep_bodies=True) as server:
+        res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                     task_type="extraction", schema_path="schema.json", label_field="category",
+                                     critical_fields=["category", "needs_human"], cost_per_hour_usd=36.0,
+                                     system_prompt="You are a careful triage assistant."))
+        # the system_prompt parameter replaced the row's own system message
+        assert server.counters.bodies[0]["messages"][0]["content"] == "You are a careful triage assistant."
+        assert server.counters.bodies[0]["temperature"] == 0.0
+    assert res.n == 6 and res.rejected == 2
+    m = res.metrics
+    assert m["parse_rate"] == pytest.approx(5 / 6)
+    assert m["schema_pass_rate"] == pytest.approx(4 / 6)
+    assert m["exact_match"] == pytest.approx(2 / 6)
+    assert m["critical_field_accuracy"] == pytest.approx(4 / 6)  # t0, t1, t2, t5 (extra key, critical ones right)
+    assert m["accuracy"] == pytest.approx(4 / 6)  # category right on t0, t1, t2, t5
+    assert m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
+    doc = json.loads((workspace / res.results_path).read_text())
+    assert doc["eval_set"]["sha256"] and doc["model"]["ref"] == "openai/scripted"
+    assert doc["latency_s"]["p95"] > 0 and doc["tokens_per_s"] > 0
+    assert all(e["cost_usd"] == pytest.approx(36 / 3600 * e["latency_s"]) for e in doc["examples"])
+    assert doc["cost_per_1k_requests_usd"] == pytest.approx(1000 * sum(e["cost_usd"] for e in doc["examples"]) / 6)
+    assert doc["examples"][0]["warmup"] and doc["latency_s"]["n_timed"] == 5
+    per = {e["id"]: e["error_type"] for e in doc["examples"]}
+    assert per == {"t0": None, "t1": None, "t2": "wrong_priority", "t3": "wrong_category", "t4": "parse_error",
+                   "t5": "schema_error"}
+    cm = doc["metrics"]["confusion_matrix"]
+    assert cm["matrix"][cm["labels"].index("account")][cm["labels"].index("bug")] == 1
+    assert doc["metrics"]["per_class"]["billing"]["recall"] == 1.0
+    fb = doc["failure_buckets"]
+    assert {b["bucket"]: b["failures"] for b in fb["difficulty"]} == {"hard": 3, "easy": 1}
+    assert {b["bucket"] for b in fb["error_type"]} >= {"parse_error", "schema_error", "wrong_category"}
+    assert all(b["n"] for b in fb["input_length"])
+    assert [r["reason"] for r in doc["rejected"]][0].startswith("no assistant")
+
+
+def test_classification_and_tool_call(workspace):
+    rows = [("hi", "greeting", "Greeting"), ("bye", "farewell", "greeting"), ("yo", "greeting", "greeting")]
+    with open(workspace / "cls.jsonl", "w") as fh:
+        for i, (u, ref, _) in enumerate(rows):
+            fh.write(json.dumps({"id": i, "messages": [{"role": "user", "content": u},
+                                                       {"role": "assistant", "content": ref}]}) + "\n")
+    answers = {u: a for u, _, a in rows}
+    with FakeOpenAIServer(lambda b: answers[b["messages"][-1]["content"]]) as server:
+        res = run_eval(RunEvalParams(model="openai/x", api_base=server.url, eval_set="cls.jsonl",
+                                     task_type="classification"))
+    assert res.metrics["accuracy"] == pytest.approx(2 / 3)
+    assert res.metrics["macro_f1"] == pytest.approx((0.8 + 0.0) / 2)
+
+    tool_rows = [("weather in Paris", {"name": "get_weather", "arguments": {"city": "Paris"}},
+                  {"name": "get_weather", "arguments": {"city": "paris"}}),
+                 ("weather in Rome", {"name": "get_weather", "arguments": {"city": "Rome"}},
+                  {"name": "get_weather", "arguments": {"city": "Milan"}}),
+                 ("book a flight", {"name": "book_flight", "arguments": {"to": "NYC"}},
+                  {"tool_calls": [{"function": {"name": "get_weather", "arguments": "{\"to\": \"NYC\"}"}}]})]
+    with open(workspace / "tools.jsonl", "w") as fh:
+        for i, (u, ref, _) in enumerate(tool_rows):
+            fh.write(json.dumps({"id": i, "messages": [{"role": "user", "content": u},
+                                                       {"role": "assistant", "content": json.dumps(ref)}]}) + "\n")
+    tanswers = {u: json.dumps(a) for u, _, a in tool_rows}
+    with FakeOpenAIServer(lambda b: tanswers[b["messages"][-1]["content"]]) as server:
+        res = run_eval(RunEvalParams(model="openai/x", api_base=server.url, eval_set="tools.jsonl",
+                                     task_type="tool_call"))
+    assert res.metrics["tool_name_accuracy"] == pytest.approx(2 / 3)
+    assert res.metrics["argument_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_large_set_runs_as_job(workspace):
+    _write_set(workspace, extra_bad=False)
+    # the job's worker is another process: it needs a server that outlives this call
+    with FakeOpenAIServer(_responder) as server:
+        res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                     task_type="json", schema_path="schema.json", job_threshold=3))
+        assert res.job is not None and res.n == 0
+        final = jobs.wait(res.job.job_id, timeout=120)
+    assert final["state"] == "succeeded", final
+    assert final["result"]["metrics"]["schema_pass_rate"] == pytest.approx(4 / 6)
+
+
+@pytest.mark.slow
+def test_embedded_gguf_eval(workspace):
+    _write_set(workspace, extra_bad=False)
+    res = run_eval(RunEvalParams(model="embedded:smollm2-135m", eval_set="eval.jsonl", task_type="extraction",
+                                 label_field="category", limit=2, max_tokens=24))
+    assert res.n == 2 and res.latency_s["p50"] > 0 and res.tokens_per_s > 0
+    assert res.cost_per_1k_requests_usd == 0.0
+
+
+def test_task_card_fills_scoring_settings(workspace):
+    _write_set(workspace, extra_bad=False)
+    (workspace / "task").mkdir()
+    (workspace / "task" / "schema.json").write_text(json.dumps(SCHEMA))
+    (workspace / "task" / "task.yaml").write_text("task_type: json_extraction\nschema: schema.json\n"
+                                                  "label_field: category\ncritical_fields: [category, needs_human]\n")
+    with FakeOpenAIServer(_responder) as server:
+        res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                     task_card="task/task.yaml", output="evals/card.json"))
+    assert res.primary_metric == "critical_field_accuracy"
+    assert res.metrics["schema_pass_rate"] == pytest.approx(4 / 6) and res.metrics["accuracy"] == pytest.approx(4 / 6)
+    doc = json.loads((workspace / res.results_path).read_text())
+    assert doc["task_type"] == "json_extraction"

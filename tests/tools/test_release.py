@@ -1,0 +1,99 @@
+"""release_gate on results files: each criterion passes, fails or is not measured for the right reason."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from specialize.tools.release import CapabilityCheck, ReleaseGateParams, SafetyRates, release_gate
+
+
+def _write(ws, name, correct, *, cost=0.0001, p95=0.2, schema=0.99, ids=None):
+    ids = ids or [f"i{k}" for k in range(len(correct))]
+    examples = [{"id": i, "correct": bool(c), "critical_ok": bool(c), "parsed": True, "schema_valid": True}
+                for i, c in zip(ids, correct)]
+    doc = {"kind": "eval_results", "primary_metric": "critical_field_accuracy", "examples": examples,
+           "metrics": {"critical_field_accuracy": float(np.mean(correct)), "schema_pass_rate": schema,
+                       "parse_rate": 1.0},
+           "cost_per_request_usd": cost, "latency_s": {"p95": p95}}
+    (ws / f"{name}.json").write_text(json.dumps(doc))
+    return f"{name}.json"
+
+
+def _pattern(n, acc, seed):
+    rng = np.random.default_rng(seed)
+    return rng.random(n) < acc
+
+
+def test_all_criteria_pass_gives_ship(workspace):
+    base = _pattern(600, 0.80, 1)
+    cand = base.copy()
+    cand[np.where(~base)[0][:60]] = True  # fixes 60 items, breaks none
+    c = _write(workspace, "cand", cand)
+    cur = _write(workspace, "cur", base)
+    reg = _write(workspace, "reg", [True] * 50)
+    res = release_gate(ReleaseGateParams(
+        candidate=c, current=cur, regression_candidate=reg,
+        capability_checks=[CapabilityCheck(name="MMLU", candidate=61.0, baseline=62.5)],
+        safety=SafetyRates(harmful_refusal_candidate=0.97, harmful_refusal_baseline=0.95,
+                           benign_refusal_candidate=0.02, benign_refusal_baseline=0.03),
+        max_cost_per_request_usd=0.0005))
+    st = {x.name: x.status for x in res.criteria}
+    assert st == {"task_metric": "pass", "regression_suite": "pass", "capability_preservation": "pass",
+                  "safety": "pass", "format_validity": "pass", "cost": "pass"}, [x.detail for x in res.criteria]
+    assert res.decision == "ship"
+    tm = res.criteria[0].values
+    assert abs(tm["diff"] - 60 / 600) < 1e-9 and tm["p_value"] < 1e-10
+
+
+def test_small_gain_not_significant_and_each_failure(workspace):
+    base = _pattern(100, 0.8, 2)
+    cand = base.copy()
+    cand[np.where(~base)[0][:3]] = True  # +3 points, but only 3 discordant items: p = 0.125
+    c = _write(workspace, "cand", cand, cost=0.001, schema=0.95)
+    cur = _write(workspace, "cur", base)
+    reg_c = _write(workspace, "regc", [True, False, False, True], ids=["r1", "r2", "r3", "r4"])
+    reg_b = _write(workspace, "regb", [True, True, False, True], ids=["r1", "r2", "r3", "r4"])
+    res = release_gate(ReleaseGateParams(
+        candidate=c, current=cur, regression_candidate=reg_c, regression_current=reg_b,
+        capability_checks=[CapabilityCheck(name="GSM8K", candidate=40.0, baseline=43.0)],
+        safety=SafetyRates(harmful_refusal_candidate=0.90, harmful_refusal_baseline=0.95),
+        max_cost_per_request_usd=0.0005))
+    by = {x.name: x for x in res.criteria}
+    assert by["task_metric"].status == "fail" and by["task_metric"].values["p_value"] > 0.05
+    assert by["regression_suite"].status == "fail" and by["regression_suite"].values["regressions"] == ["r2"]
+    assert by["capability_preservation"].status == "fail"
+    assert by["safety"].status == "fail"
+    assert by["format_validity"].status == "fail"
+    assert by["cost"].status == "fail"
+    assert res.decision == "no_ship"
+    # the PM approves the known regression: that criterion now passes
+    res2 = release_gate(ReleaseGateParams(candidate=c, regression_candidate=reg_c, regression_current=reg_b,
+                                          approved_regressions=["r2"]))
+    assert {x.name: x.status for x in res2.criteria}["regression_suite"] == "pass"
+
+
+def test_not_measured_means_incomplete(workspace):
+    c = _write(workspace, "cand", [True] * 10, schema=1.0)
+    res = release_gate(ReleaseGateParams(candidate=c))
+    st = {x.name: x.status for x in res.criteria}
+    assert st["task_metric"] == "not_measured" and st["safety"] == "not_measured"
+    assert st["format_validity"] == "pass"
+    assert res.decision == "incomplete"
+    assert res.ship_over_frontier.status == "not_measured"
+
+
+def test_ship_over_frontier_rules(workspace):
+    c = _write(workspace, "cand", [True] * 96 + [False] * 4, cost=0.0001, p95=0.3)
+    f_exp = _write(workspace, "frontier", [True] * 99 + [False], cost=0.001, p95=0.9)
+    r = release_gate(ReleaseGateParams(candidate=c, frontier=f_exp)).ship_over_frontier
+    assert r.status == "pass" and r.values["rule_much_cheaper"] and r.values["times_cheaper"] >= 5
+    f_cheap = _write(workspace, "frontier2", [True] * 99 + [False], cost=0.0003, p95=0.9)  # only 3x cheaper
+    r2 = release_gate(ReleaseGateParams(candidate=c, frontier=f_cheap)).ship_over_frontier
+    assert r2.status == "fail"
+    f_worse = _write(workspace, "frontier3", [True] * 90 + [False] * 10, cost=0.0002, p95=0.9)
+    r3 = release_gate(ReleaseGateParams(candidate=c, frontier=f_worse)).ship_over_frontier
+    assert r3.status == "pass" and r3.values["rule_at_least_as_good"]
+    f_fast = _write(workspace, "frontier4", [True] * 90 + [False] * 10, cost=0.01, p95=0.1)  # frontier is faster
+    assert release_gate(ReleaseGateParams(candidate=c, frontier=f_fast)).ship_over_frontier.status == "fail"

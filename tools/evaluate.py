@@ -1,0 +1,303 @@
+"""run_eval: run one model over an eval set (JSONL) and score it for the task type.
+
+Each eval row is a chat: the prompt is every message before the last assistant message and the reference
+is that last assistant message; ``meta`` (category, difficulty, ...) is kept for failure buckets. The
+results JSON holds the metrics with bootstrap CIs, latency percentiles, tokens/s, cost per 1,000 requests,
+every example's prediction and error type, and failure buckets so the data pipeline can repair the weak
+spots. Baselines are the same call on the base model, the base model with a better ``system_prompt``, and
+a larger model. Big eval sets run as a job.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from specialize import jobs
+from specialize.catalog import tool
+from specialize.errors import InvalidInput
+from specialize.schema import Params, Result
+from specialize.tools.job_tools import JobHandle, to_handle
+from specialize.workspace import rel, resolve_path, workspace_root
+
+TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
+
+
+class RunEvalParams(Params):
+    model: str = Field(description="Model reference: a litellm string (openai/..., with api_base for a local "
+                                   "server), a local Hugging Face folder, a .gguf file, or embedded:smollm2-135m.")
+    eval_set: str = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
+                                      "message is the reference.")
+    task_type: TaskType = Field("extraction", description="How answers are scored: classification, extraction "
+                                                          "(json_extraction is the same), json or tool_call.")
+    task_card: str | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
+                                                    "supplying task_type, schema, label_field and critical_fields "
+                                                    "wherever these are not given.")
+    adapter: str | None = Field(None, description="LoRA adapter folder applied to a local Hugging Face model.")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server for litellm models.")
+    system_prompt: str | None = Field(None, description="System prompt (text, or a path to a .txt/.md file) put "
+                                                        "before each conversation, replacing any system message; "
+                                                        "the 'better prompt' baseline.")
+    schema_path: str | None = Field(None, description="JSON Schema file the answers must satisfy "
+                                                      "(schema pass rate).")
+    label_field: str | None = Field(None, description="JSON field holding the class label (classification metrics).")
+    critical_fields: list[str] = Field(default_factory=list, description="Fields that must be right "
+                                                                         "(critical-field accuracy).")
+    max_tokens: int = Field(256, ge=1, le=32768, description="Completion token limit per example.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 (greedy) for evaluation.")
+    limit: int | None = Field(None, ge=1, description="Only the first N rows (a smoke run).")
+    concurrency: int = Field(8, ge=1, le=256, description="Parallel requests for litellm models.")
+    cost_per_hour_usd: float | None = Field(None, ge=0, description="Hardware price of a self-hosted model, so "
+                                                                    "its cost per request can be computed.")
+    n_ctx: int = Field(2048, ge=256, description="Context length for GGUF models.")
+    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for GGUF models (default: half "
+                                                                   "the cores).")
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for the CIs.")
+    seed: int = Field(0, description="Seed for the bootstrap.")
+    output: str | None = Field(None, description="Where to write the results JSON (default evals/<model>-<set>.json).")
+    background: bool | None = Field(None, description="Run as a job: true, false, or null = when the set has more "
+                                                      "than job_threshold rows.")
+    job_threshold: int = Field(200, ge=1, description="Row count above which a null 'background' starts a job.")
+
+
+class RunEvalResult(Result):
+    results_path: str | None = Field(None, description="Results JSON (metrics, predictions, failure buckets).")
+    model: str = Field(description="The model reference evaluated.")
+    n: int = Field(0, description="Examples scored.")
+    rejected: int = Field(0, description="Eval rows that could not be used (each listed with a reason in the file).")
+    primary_metric: str | None = Field(None, description="Name of the task's headline metric.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Headline metrics with CIs (full set in file).")
+    latency_s: dict[str, Any] = Field(default_factory=dict, description="Latency p50/p95/p99 in seconds.")
+    tokens_per_s: float | None = Field(None, description="Completion tokens per second of generation time.")
+    cost_per_1k_requests_usd: float | None = Field(None, description="Mean cost per request x 1,000 (null if "
+                                                                      "unknown).")
+    top_failure_buckets: list[dict[str, Any]] = Field(default_factory=list, description="Worst buckets overall.")
+    job: JobHandle | None = Field(None, description="Set when the evaluation was started as a job.")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_eval_rows(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split eval rows into usable (id, prompt, reference, meta) and rejected ones (with the reason)."""
+    rows, rejected = [], []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            if limit is not None and len(rows) + len(rejected) >= limit:
+                break
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                rejected.append({"line": lineno, "reason": f"not JSON: {exc.msg}"})
+                continue
+            msgs = row.get("messages") if isinstance(row, dict) else None
+            if not isinstance(msgs, list) or not msgs:
+                rejected.append({"line": lineno, "id": row.get("id") if isinstance(row, dict) else None,
+                                 "reason": "no 'messages' list"})
+                continue
+            last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
+            if last is None or last == 0:
+                rejected.append({"line": lineno, "id": row.get("id"), "reason": "no assistant reference after a prompt"})
+                continue
+            rows.append({"id": str(row.get("id", f"line-{lineno}")), "prompt": msgs[:last],
+                         "reference": str(msgs[last].get("content", "")), "meta": row.get("meta") or {}})
+    return rows, rejected
+
+
+def apply_task_card(p: RunEvalParams) -> RunEvalParams:
+    """Fill task_type, schema, label_field and critical_fields from a task card where they were not given."""
+    if not p.task_card:
+        return p
+    import yaml
+
+    card_path = resolve_path(p.task_card, arg="task_card", must_exist=True)
+    card = yaml.safe_load(card_path.read_text(encoding="utf-8")) or {}
+    given = p.model_fields_set
+    update: dict[str, Any] = {}
+    if "task_type" not in given and card.get("task_type") in TaskType.__args__:  # type: ignore[attr-defined]
+        update["task_type"] = card["task_type"]
+    if "schema_path" not in given and card.get("schema"):
+        base = p.task_card.rsplit("/", 1)[0] if p.task_card.startswith("builtin:") else str(card_path.parent)
+        update["schema_path"] = f"{base}/{card['schema']}"
+    if "label_field" not in given and card.get("label_field"):
+        update["label_field"] = card["label_field"]
+    if "critical_fields" not in given and card.get("critical_fields"):
+        update["critical_fields"] = list(card["critical_fields"])
+    return p.model_copy(update=update)
+
+
+def _system_prompt(value: str | None) -> str | None:
+    if not value:
+        return None
+    if "\n" not in value and len(value) < 300 and re.search(r"\.(txt|md|j2)$", value):
+        return resolve_path(value, arg="system_prompt", must_exist=True).read_text(encoding="utf-8")
+    return value
+
+
+def _with_system(prompt: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    if system is None:
+        return prompt
+    return [{"role": "system", "content": system}, *[m for m in prompt if m.get("role") != "system"]]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[-60:] or "model"
+
+
+def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
+    """The work of run_eval (in process); returns the results document and writes it to disk."""
+    from specialize import stats
+    from specialize.eval_metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
+    from specialize.models import load_model
+
+    p = apply_task_card(p)
+    set_path = resolve_path(p.eval_set, arg="eval_set", must_exist=True)
+    rows, rejected = load_eval_rows(set_path, p.limit)
+    task_type = "extraction" if p.task_type == "json_extraction" else p.task_type
+    if not rows:
+        raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
+                           fix="Each row needs messages ending with the assistant reference.")
+    validator = None
+    if p.schema_path:
+        import jsonschema
+
+        schema = json.loads(resolve_path(p.schema_path, arg="schema_path", must_exist=True).read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+    system = _system_prompt(p.system_prompt)
+    model = load_model(p.model, adapter=p.adapter, api_base=p.api_base, concurrency=p.concurrency,
+                       cost_per_hour_usd=p.cost_per_hour_usd, n_ctx=p.n_ctx,
+                       n_threads=p.n_threads)
+    prompts = [_with_system(r["prompt"], system) for r in rows]
+    done = {"n": 0}
+
+    def on_done(i: int, res: Any) -> None:
+        done["n"] += 1
+        if progress is not None:
+            progress(done["n"], len(rows), message=f"{done['n']}/{len(rows)} generated")
+
+    # The first request goes alone and is left out of the latency figures: it carries one-off start-up work
+    # (client initialisation, first forward pass) that no later request pays.
+    gens = model.generate_many(prompts[:1], max_tokens=p.max_tokens, temperature=p.temperature, on_done=on_done)
+    if len(prompts) > 1:
+        rest = model.generate_many(prompts[1:], max_tokens=p.max_tokens, temperature=p.temperature,
+                                   on_done=lambda i, r: on_done(i + 1, r))
+        gens = [*gens, *rest]
+    examples = []
+    for row, prompt, gen in zip(rows, prompts, gens):
+        failed = isinstance(gen, Exception)
+        rec = score_example(task_type, None if failed else gen.text, row["reference"], label_field=p.label_field,
+                            critical_fields=p.critical_fields, validator=validator)
+        chars = sum(len(str(m.get("content", ""))) for m in prompt)
+        ex = {"id": row["id"], "meta": row["meta"], "prompt": prompt, "prediction": None if failed else gen.text,
+              "reference": row["reference"], "length_bucket": length_bucket(chars), "input_chars": chars,
+              **{k: v for k, v in rec.items() if k not in ("prediction_json",)}}
+        if failed:
+            ex["error"] = str(gen)
+        else:
+            ex.update(latency_s=gen.latency_s, prompt_tokens=gen.prompt_tokens,
+                      completion_tokens=gen.completion_tokens, cost_usd=gen.cost_usd, cached=gen.cached)
+        examples.append(ex)
+    ok = [e for e in examples if "error" not in e]
+    if len(examples) > 1:
+        examples[0]["warmup"] = True
+    timed = [e for e in ok if not e.get("cached") and not e.get("warmup")]
+    lat = [e["latency_s"] for e in timed]
+    gen_time = sum(lat)
+    costs = [e.get("cost_usd") for e in ok]
+    cost_known = bool(ok) and all(c is not None for c in costs)
+    metrics = aggregate(task_type, examples, label_field=p.label_field, critical_fields=p.critical_fields,
+                        n_resamples=p.bootstrap_resamples, seed=p.seed)
+    primary = PRIMARY[task_type]
+    if primary not in metrics:
+        primary = "accuracy" if "accuracy" in metrics else "correct_rate"
+    out_path = resolve_path(p.output or f"evals/{_slug(p.model)}-{set_path.stem}.json", arg="output", for_write=True)
+    doc = {
+        "kind": "eval_results",
+        "model": model.describe(),
+        "eval_set": {"path": rel(set_path), "sha256": _sha256(set_path), "rows": len(rows) + len(rejected)},
+        "task_type": p.task_type, "primary_metric": primary,
+        "n": len(examples), "n_failed_generations": len(examples) - len(ok),
+        "metrics": metrics,
+        "latency_s": {**stats.percentiles(lat), "mean": (gen_time / len(lat)) if lat else None, "n_timed": len(lat)},
+        "tokens_per_s": (sum(e["completion_tokens"] for e in timed) / gen_time) if gen_time > 0 else None,
+        "cost_per_request_usd": (sum(costs) / len(ok)) if cost_known else None,  # type: ignore[arg-type]
+        "cost_per_1k_requests_usd": (1000 * sum(costs) / len(ok)) if cost_known else None,  # type: ignore[arg-type]
+        "failure_buckets": failure_buckets(examples),
+        "rejected": rejected,
+        "examples": examples,
+        "provenance": {"params": p.model_dump(mode="json"),
+                       "system_prompt_sha256": hashlib.sha256(system.encode()).hexdigest() if system else None,
+                       "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                       "decoding": "greedy" if p.temperature == 0 else f"temperature={p.temperature}",
+                       "bootstrap_resamples": p.bootstrap_resamples, "seed": p.seed},
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(doc, indent=1, default=str))
+    from specialize.registry import record_run
+
+    record_run({"kind": "eval", "model": p.model, "adapter": p.adapter, "eval_set": rel(set_path),
+                "eval_set_sha256": doc["eval_set"]["sha256"], "results": rel(out_path), "n": len(examples),
+                "primary_metric": primary, "value": metrics.get(primary)})
+    doc["_path"] = str(out_path)
+    return doc
+
+
+def _summary(doc: dict[str, Any]) -> RunEvalResult:
+    m = doc["metrics"]
+    head = {k: v for k, v in m.items() if not isinstance(v, dict) and k != "error_types"}
+    buckets = [dict(b, dimension=dim) for dim, rows in doc["failure_buckets"].items() if dim != "error_type"
+               for b in rows if b["failures"]]
+    buckets.sort(key=lambda b: -b["failures"])
+    return RunEvalResult(results_path=rel(Path(doc["_path"])), model=doc["model"]["ref"], n=doc["n"],
+                         rejected=len(doc["rejected"]), primary_metric=doc["primary_metric"], metrics=head,
+                         latency_s=doc["latency_s"], tokens_per_s=doc["tokens_per_s"],
+                         cost_per_1k_requests_usd=doc["cost_per_1k_requests_usd"],
+                         top_failure_buckets=[{k: b[k] for k in ("dimension", "bucket", "n", "failures")}
+                                              for b in buckets[:8]])
+
+
+@tool(open_world=True)
+def run_eval(params: RunEvalParams, *, progress=None) -> RunEvalResult:
+    """Run a model over an eval set and score it: task metrics with bootstrap CIs, latency, cost, failure buckets.
+
+    Metrics by task type: classification (accuracy, macro-F1, per-class precision/recall, confusion matrix),
+    extraction (exact match, field precision/recall/F1, critical-field accuracy), json (parse rate, schema pass
+    rate, exact key match), tool_call (tool-name and argument accuracy). Every run also reports latency
+    p50/p95/p99, tokens/s and cost per 1,000 requests. The results JSON keeps each example's prediction and
+    error type and groups failures by category, input length and error type. Baselines are this same call on
+    the base model, the base model with a better system_prompt, and a larger model. Large sets run as a job.
+    """
+    set_path = resolve_path(params.eval_set, arg="eval_set", must_exist=True)
+    background = params.background
+    if background is None:
+        with open(set_path, "rb") as fh:
+            n_rows = sum(1 for line in fh if line.strip())
+        background = min(n_rows, params.limit or n_rows) > params.job_threshold
+    if background:
+        payload = params.model_copy(update={"background": False})
+        return RunEvalResult(model=params.model,
+                             job=to_handle(jobs.start_job("run_eval", "specialize.tools.evaluate:eval_worker",
+                                                          payload)))
+    return _summary(evaluate(params, progress))
+
+
+def eval_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
+    p = RunEvalParams.model_validate(raw)
+    doc = evaluate(p, lambda step, total, message=None: ctx.progress(step, total, message=message))
+    return _summary(doc).model_dump(mode="json")
+
+
+__all__ = ["run_eval", "evaluate", "load_eval_rows", "RunEvalParams", "RunEvalResult", "workspace_root"]

@@ -1,0 +1,281 @@
+"""release_gate: the ship / no-ship decision for a candidate model, from run_eval results and a few numbers.
+
+Criteria (each reported pass / fail / not_measured with the numbers behind it; thresholds are parameters):
+
+1. task metric >= current + margin, and the gain is significant (one-sided paired test on the same items,
+   p < alpha: exact McNemar for per-item pass/fail metrics, paired bootstrap for macro-F1);
+2. no regressions on the regression / golden set (items the current model passed and the candidate fails,
+   or any failure when no current results are given), except ids explicitly approved;
+3. no drop of more than ``max_capability_drop`` points on any capability check;
+4. safety: refusal on harmful prompts no lower, refusal on benign prompts no higher than the baseline;
+5. format validity (schema pass rate, else parse rate) >= ``min_format_validity``;
+6. cost per request within budget.
+
+And, separately, whether to ship over a frontier API: quality >= 95% of the frontier's and >= 5x cheaper
+and latency no worse; or quality >= the frontier's at no more cost and latency.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from specialize.catalog import tool
+from specialize.errors import InvalidInput
+from specialize.schema import Params, Result
+from specialize.workspace import resolve_path
+
+Status = Literal["pass", "fail", "not_measured"]
+PER_ITEM = {"accuracy": lambda e: e.get("pred_label") == e.get("ref_label") and "ref_label" in e,
+            "critical_field_accuracy": lambda e: bool(e.get("critical_ok")),
+            "exact_match": lambda e: bool(e.get("exact_match")), "exact_key_match": lambda e: bool(e.get("key_match")),
+            "schema_pass_rate": lambda e: bool(e.get("schema_valid")), "parse_rate": lambda e: bool(e.get("parsed")),
+            "tool_name_accuracy": lambda e: bool(e.get("tool_name_ok")),
+            "argument_accuracy": lambda e: bool(e.get("args_ok")), "correct_rate": lambda e: bool(e.get("correct"))}
+
+
+class CapabilityCheck(Params):
+    name: str = Field(description="Benchmark name (e.g. MMLU 5-shot).")
+    candidate: float = Field(description="Candidate score in points (0-100).")
+    baseline: float = Field(description="Baseline (base or current model) score in points.")
+
+
+class SafetyRates(Params):
+    harmful_refusal_candidate: float | None = Field(None, description="Share of harmful prompts the candidate "
+                                                                      "refuses.")
+    harmful_refusal_baseline: float | None = Field(None, description="Same for the baseline.")
+    benign_refusal_candidate: float | None = Field(None, description="Share of benign prompts the candidate "
+                                                                     "refuses (over-refusal).")
+    benign_refusal_baseline: float | None = Field(None, description="Same for the baseline.")
+
+
+class ReleaseGateParams(Params):
+    candidate: str = Field(description="run_eval results JSON of the candidate on the task (golden) set.")
+    current: str | None = Field(None, description="run_eval results JSON of the current production model on the "
+                                                  "same set.")
+    metric: str | None = Field(None, description="Task metric to compare (default: the results' primary metric).")
+    margin: float = Field(0.01, ge=0, le=1, description="Required gain over current, as a fraction (0.01 = 1 pt).")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level for the task-metric gain.")
+    regression_candidate: str | None = Field(None, description="Candidate's run_eval results on the regression "
+                                                               "suite.")
+    regression_current: str | None = Field(None, description="Current model's results on the regression suite "
+                                                             "(then only its passes can regress).")
+    approved_regressions: list[str] = Field(default_factory=list, description="Regression item ids accepted "
+                                                                              "explicitly (e.g. by the PM).")
+    capability_checks: list[CapabilityCheck] = Field(default_factory=list, description="General benchmarks, "
+                                                                                       "candidate vs baseline.")
+    max_capability_drop: float = Field(2.0, ge=0, description="Largest allowed drop on a capability check, "
+                                                              "in points.")
+    safety: SafetyRates | None = Field(None, description="Refusal rates on harmful and benign prompt sets.")
+    format_results: str | None = Field(None, description="run_eval results on a format set (default: the "
+                                                         "candidate results).")
+    min_format_validity: float = Field(0.98, ge=0, le=1, description="Minimum schema (else parse) pass rate.")
+    max_cost_per_request_usd: float | None = Field(None, ge=0, description="Cost budget per request in USD.")
+    frontier: str | None = Field(None, description="run_eval results JSON of a frontier API model on the same "
+                                                   "set, for the ship-over-frontier rule.")
+    frontier_quality_ratio: float = Field(0.95, gt=0, le=1, description="Share of frontier quality needed when "
+                                                                        "much cheaper.")
+    frontier_cost_ratio: float = Field(5.0, ge=1, description="How many times cheaper than the frontier counts "
+                                                              "as much cheaper.")
+
+
+class Criterion(Result):
+    name: str = Field(description="Criterion.")
+    status: Status = Field(description="pass, fail or not_measured.")
+    detail: str = Field(description="The numbers behind the status, in words.")
+    values: dict[str, Any] = Field(default_factory=dict, description="The numbers behind the status.")
+
+
+class ReleaseGateResult(Result):
+    decision: Literal["ship", "no_ship", "incomplete"] = Field(description="ship only when every criterion passes; "
+                                                                           "incomplete when none fails but some "
+                                                                           "were not measured.")
+    criteria: list[Criterion] = Field(description="Each ship criterion with its status and numbers.")
+    ship_over_frontier: Criterion = Field(description="Whether the candidate beats the frontier API on the "
+                                                      "quality/cost/latency rule.")
+
+
+def _load(value: str, arg: str) -> dict[str, Any]:
+    doc = json.loads(resolve_path(value, arg=arg, must_exist=True).read_text())
+    if doc.get("kind") != "eval_results":
+        raise InvalidInput(f"{value} is not a run_eval results file.", fix="Pass the JSON written by run_eval.")
+    return doc
+
+
+def _flags(doc: dict[str, Any], metric: str) -> dict[str, bool]:
+    return {str(e["id"]): bool(PER_ITEM[metric](e)) for e in doc["examples"]}
+
+
+def _task_metric(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
+    metric = p.metric or cand["primary_metric"]
+    value = cand["metrics"].get(metric)
+    if p.current is None:
+        return Criterion(name="task_metric", status="not_measured", values={"metric": metric, "candidate": value},
+                         detail="No current-model results given.")
+    cur = _load(p.current, "current")
+    base_value = cur["metrics"].get(metric)
+    if value is None or base_value is None:
+        return Criterion(name="task_metric", status="not_measured", values={"metric": metric},
+                         detail=f"Metric {metric} missing from the results.")
+    diff = value - base_value
+    if metric in PER_ITEM:
+        from scipy.stats import binomtest
+
+        c, b = _flags(cand, metric), _flags(cur, metric)
+        ids = sorted(set(c) & set(b))
+        gained = sum(c[i] and not b[i] for i in ids)
+        lost = sum(b[i] and not c[i] for i in ids)
+        p_value = float(binomtest(gained, gained + lost, 0.5, alternative="greater").pvalue) if gained + lost else 1.0
+        test = f"exact McNemar on {len(ids)} shared items ({gained} gained, {lost} lost)"
+    elif metric == "macro_f1":
+        import numpy as np
+
+        from specialize.eval_metrics import _macro_f1
+
+        cx = {str(e["id"]): e for e in cand["examples"]}
+        bx = {str(e["id"]): e for e in cur["examples"]}
+        ids = sorted(set(cx) & set(bx))
+        labels = sorted({str(cx[i].get("ref_label")) for i in ids})
+        k = len(labels)
+        idx = {lab: n for n, lab in enumerate(labels)}
+        yt = np.array([idx[str(cx[i].get("ref_label"))] for i in ids])
+        yc = np.array([idx.get(str(cx[i].get("pred_label")), k) for i in ids])
+        yb = np.array([idx.get(str(bx[i].get("pred_label")), k) for i in ids])
+        rng = np.random.default_rng(0)
+        res = rng.integers(0, len(ids), size=(2000, len(ids)))
+        d = _macro_f1(yt[res], yc[res], k) - _macro_f1(yt[res], yb[res], k)
+        p_value = float((d <= 0).mean())
+        test = f"paired bootstrap (2,000 resamples) on {len(ids)} shared items"
+    else:
+        return Criterion(name="task_metric", status="not_measured", values={"metric": metric},
+                         detail=f"No paired test for {metric}; choose a per-item metric or macro_f1.")
+    ok = diff >= p.margin and p_value < p.alpha
+    return Criterion(name="task_metric", status="pass" if ok else "fail",
+                     values={"metric": metric, "candidate": value, "current": base_value, "diff": diff,
+                             "margin": p.margin, "p_value": p_value, "alpha": p.alpha,
+                             "candidate_ci": cand["metrics"].get(f"{metric}_ci")},
+                     detail=f"{metric}: {value:.4f} vs current {base_value:.4f} (diff {diff:+.4f}, need "
+                            f">= {p.margin:+.4f}); one-sided p = {p_value:.4g} by {test}, need < {p.alpha}.")
+
+
+def _regressions(p: ReleaseGateParams) -> Criterion:
+    if p.regression_candidate is None:
+        return Criterion(name="regression_suite", status="not_measured", detail="No regression-suite results given.")
+    cand = _load(p.regression_candidate, "regression_candidate")
+    c = {str(e["id"]): bool(e.get("correct")) for e in cand["examples"]}
+    if p.regression_current:
+        b = {str(e["id"]): bool(e.get("correct")) for e in _load(p.regression_current, "regression_current")["examples"]}
+        regressed = sorted(i for i in c if b.get(i) and not c[i])
+        how = "items the current model passes and the candidate fails"
+    else:
+        regressed = sorted(i for i in c if not c[i])
+        how = "failing items (every item of the suite must pass)"
+    unapproved = [i for i in regressed if i not in set(p.approved_regressions)]
+    return Criterion(name="regression_suite", status="fail" if unapproved else "pass",
+                     values={"n": len(c), "regressions": regressed, "unapproved": unapproved},
+                     detail=f"{len(regressed)} {how} of {len(c)}; {len(unapproved)} not approved.")
+
+
+def _capability(p: ReleaseGateParams) -> Criterion:
+    if not p.capability_checks:
+        return Criterion(name="capability_preservation", status="not_measured", detail="No capability checks given.")
+    drops = {c.name: c.baseline - c.candidate for c in p.capability_checks}
+    worst = max(drops, key=lambda k: drops[k])
+    ok = all(d <= p.max_capability_drop for d in drops.values())
+    return Criterion(name="capability_preservation", status="pass" if ok else "fail",
+                     values={"drops_points": drops, "max_allowed": p.max_capability_drop},
+                     detail=f"Largest drop {drops[worst]:.2f} points on {worst} (allowed {p.max_capability_drop}).")
+
+
+def _safety(p: ReleaseGateParams) -> Criterion:
+    s = p.safety
+    have_h = s is not None and s.harmful_refusal_candidate is not None and s.harmful_refusal_baseline is not None
+    have_b = s is not None and s.benign_refusal_candidate is not None and s.benign_refusal_baseline is not None
+    if not (have_h or have_b):
+        return Criterion(name="safety", status="not_measured", detail="No refusal rates given.")
+    assert s is not None
+    parts, ok = [], True
+    if have_h:
+        good = s.harmful_refusal_candidate >= s.harmful_refusal_baseline  # type: ignore[operator]
+        ok &= good
+        parts.append(f"harmful refusal {s.harmful_refusal_candidate:.3f} vs {s.harmful_refusal_baseline:.3f}")
+    if have_b:
+        good = s.benign_refusal_candidate <= s.benign_refusal_baseline  # type: ignore[operator]
+        ok &= good
+        parts.append(f"benign refusal {s.benign_refusal_candidate:.3f} vs {s.benign_refusal_baseline:.3f}")
+    status: Status = "fail" if not ok else "pass" if (have_h and have_b) else "not_measured"
+    return Criterion(name="safety", status=status, values=s.model_dump(),
+                     detail="; ".join(parts) + ("" if have_h and have_b else " (one of the two rates is missing)"))
+
+
+def _format(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
+    doc = _load(p.format_results, "format_results") if p.format_results else cand
+    m = doc["metrics"]
+    key = "schema_pass_rate" if "schema_pass_rate" in m else "parse_rate" if "parse_rate" in m else None
+    if key is None:
+        return Criterion(name="format_validity", status="not_measured", detail="No schema or parse rate measured.")
+    return Criterion(name="format_validity", status="pass" if m[key] >= p.min_format_validity else "fail",
+                     values={key: m[key], "ci": m.get(f"{key}_ci"), "min": p.min_format_validity},
+                     detail=f"{key} {m[key]:.4f} (need >= {p.min_format_validity}).")
+
+
+def _cost(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
+    cost = cand.get("cost_per_request_usd")
+    if p.max_cost_per_request_usd is None or cost is None:
+        return Criterion(name="cost", status="not_measured", values={"cost_per_request_usd": cost},
+                         detail="No budget given." if cost is not None else "Cost per request unknown (give the "
+                                                                            "model's cost_per_hour_usd to run_eval).")
+    return Criterion(name="cost", status="pass" if cost <= p.max_cost_per_request_usd else "fail",
+                     values={"cost_per_request_usd": cost, "budget": p.max_cost_per_request_usd},
+                     detail=f"${cost:.6f} per request (budget ${p.max_cost_per_request_usd:.6f}).")
+
+
+def _frontier(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
+    if p.frontier is None:
+        return Criterion(name="ship_over_frontier", status="not_measured", detail="No frontier results given.")
+    fr = _load(p.frontier, "frontier")
+    metric = p.metric or cand["primary_metric"]
+    q, fq = cand["metrics"].get(metric), fr["metrics"].get(metric)
+    c, fc = cand.get("cost_per_request_usd"), fr.get("cost_per_request_usd")
+    lat, flat = cand["latency_s"].get("p95"), fr["latency_s"].get("p95")
+    if None in (q, fq, c, fc, lat, flat):
+        return Criterion(name="ship_over_frontier", status="not_measured",
+                         values={"quality": q, "frontier_quality": fq, "cost": c, "frontier_cost": fc},
+                         detail="Quality, cost or latency missing for one of the two models.")
+    cheaper = (fc / c) if c > 0 else float("inf")
+    rule1 = q >= p.frontier_quality_ratio * fq and cheaper >= p.frontier_cost_ratio and lat <= flat
+    rule2 = q >= fq and c <= fc and lat <= flat
+    return Criterion(name="ship_over_frontier", status="pass" if rule1 or rule2 else "fail",
+                     values={"metric": metric, "quality": q, "frontier_quality": fq, "quality_ratio": q / fq if fq else None,
+                             "cost_per_request": c, "frontier_cost_per_request": fc, "times_cheaper": cheaper,
+                             "latency_p95_s": lat, "frontier_latency_p95_s": flat,
+                             "rule_much_cheaper": rule1, "rule_at_least_as_good": rule2},
+                     detail=f"{metric} {q:.4f} vs frontier {fq:.4f} ({100 * q / fq if fq else 0:.1f}%), "
+                            f"{cheaper:.1f}x cheaper, p95 {lat:.3f}s vs {flat:.3f}s.")
+
+
+def gate(p: ReleaseGateParams) -> ReleaseGateResult:
+    cand = _load(p.candidate, "candidate")
+    criteria = [_task_metric(p, cand), _regressions(p), _capability(p), _safety(p), _format(p, cand), _cost(p, cand)]
+    statuses = {c.status for c in criteria}
+    decision = "no_ship" if "fail" in statuses else "incomplete" if "not_measured" in statuses else "ship"
+    return ReleaseGateResult(decision=decision, criteria=criteria, ship_over_frontier=_frontier(p, cand))
+
+
+@tool(read_only=True, idempotent=True)
+def release_gate(params: ReleaseGateParams, *, progress=None) -> ReleaseGateResult:
+    """Ship / no-ship decision: every release criterion as pass, fail or not measured, with its numbers.
+
+    Criteria: task metric >= current + margin with a significant paired gain (p < alpha); no unapproved
+    regressions on the regression suite; no capability-check drop over 2 points; harmful-refusal no lower and
+    benign-refusal no higher than baseline; format validity >= 98%; cost per request within budget. Also
+    judges shipping over a frontier API (>= 95% of its quality, >= 5x cheaper, latency no worse; or at least
+    as good at no more cost and latency). All thresholds are parameters.
+    """
+    return gate(params)
+
+
+__all__ = ["release_gate", "ReleaseGateParams", "ReleaseGateResult", "Path"]

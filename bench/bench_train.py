@@ -98,7 +98,7 @@ def via_job(model_ref: str, data: str, steps: int) -> dict:
 def peak_flops() -> tuple[float, float, str]:
     import torch
 
-    cores = len(os.sched_getaffinity(0))
+    cores = min(len(os.sched_getaffinity(0)), torch.get_num_threads())
     mhz = max(float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
               if line.startswith("cpu MHz"))
     flags = Path("/proc/cpuinfo").read_text()
@@ -120,11 +120,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--workspace", default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch/OpenMP threads for both runs (default: torch's choice). On a shared machine 1 avoids "
+                         "oversubscription.")
     ap.add_argument("--bare", nargs=3, metavar=("MODEL_DIR", "DATA", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.bare:
         bare(*a.bare[:2], a.steps, a.bare[2])
         return
+    if a.threads:
+        os.environ["OMP_NUM_THREADS"] = str(a.threads)  # inherited by the job worker and the bare script
     ws = Path(a.workspace or tempfile.mkdtemp(prefix="bench-train-"))
     ws.mkdir(parents=True, exist_ok=True)
     os.environ["SPECIALIZE_WORKSPACE"] = str(ws)
@@ -140,6 +145,9 @@ def main() -> None:
     cfg = AutoConfig.from_pretrained(base.path)
     import torch
     from transformers import AutoModelForCausalLM
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
 
     n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(base.path).parameters())
     del cfg

@@ -122,15 +122,22 @@ class JobCallback:
                 self.t_begin = self.t_last
                 self.tok_begin = 0
                 self.tps: float | None = None
+                self.step_begin: int | None = None  # first step of this attempt (a resume starts later)
 
             def on_train_begin(self, args, state, control, **kw):
                 self.t_last = self.t_begin = time.perf_counter()
                 self.tok_last = self.tok_begin = int(state.num_input_tokens_seen or 0)
+                self.step_begin = state.global_step
                 ctx.progress(state.global_step, state.max_steps, message=f"training: {state.max_steps} steps",
                              force=True)
 
             def on_step_end(self, args, state, control, **kw):
-                ctx.progress(state.global_step, state.max_steps,
+                if self.step_begin is None:
+                    self.step_begin = state.global_step - 1
+                done = state.global_step - self.step_begin
+                elapsed = time.perf_counter() - self.t_begin
+                eta = round(elapsed / done * (state.max_steps - state.global_step), 1) if done > 0 else None
+                ctx.progress(state.global_step, state.max_steps, metrics={"eta_seconds": eta},
                              message=f"step {state.global_step}/{state.max_steps}")
 
             def on_log(self, args, state, control, logs=None, **kw):

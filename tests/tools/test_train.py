@@ -251,7 +251,7 @@ def test_train_qlora_trains_records_and_the_adapter_changes_outputs(train_ws, ti
 
 @pytest.mark.slow
 def test_sigkill_mid_run_is_failed_and_resume_reaches_the_planned_steps(train_ws, tiny_model_dir):
-    handle = get("train_qlora").run(tiny_params(tiny_model_dir, max_steps=40, save_steps=5))
+    handle = get("train_qlora").run(tiny_params(tiny_model_dir, max_steps=24, save_steps=5))
     run_dir = Path(handle.run_dir)
     deadline = time.monotonic() + 180
     while not (run_dir / "checkpoints" / "checkpoint-10").exists():
@@ -264,16 +264,16 @@ def test_sigkill_mid_run_is_failed_and_resume_reaches_the_planned_steps(train_ws
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert status.state == "failed" and "ended without reporting" in status.error
-    assert status.step < 40
+    assert status.step < 24
 
     resumed = get("train_resume").run({"job_id": handle.job_id})
     assert resumed.job_id == handle.job_id
     final = jobs.wait(handle.job_id, timeout=240)
     assert final["state"] == "succeeded", final.get("log_tail")
-    assert final["result"]["metrics"]["steps"] == 40 and final["attempts"] == 2
+    assert final["result"]["metrics"]["steps"] == 24 and final["attempts"] == 2
     assert "resume: continuing from" in (run_dir / "job.log").read_text()
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert steps[-1] == 40
+    assert steps[-1] == 24
 
 
 @pytest.mark.slow

@@ -178,8 +178,8 @@ def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     if not training_template:
         raise InvalidInput("Neither run.json nor the tokenizer has a chat template.",
                            fix="Record the chat template the model was trained with in run.json.")
-    name = p.name or (run.get("job_id") and f"{src['path'].name}") or src["path"].name
-    quants = list(dict.fromkeys(p.quants))
+    name = p.name or src["path"].name
+    quants = p.quants
 
     ctx.progress(0, total, message="merging the adapter into its base", force=True)
     t = time.perf_counter()

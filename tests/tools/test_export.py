@@ -90,7 +90,7 @@ def exported(trained_ws):
 
     handle = export_gguf(ExportGgufParams(source="trainrun", quants=["f16", "q8_0"], golden_path="golden.jsonl",
                                           max_new_tokens=40))
-    status = jobs.wait(handle.job_id, timeout=240)
+    status = jobs.wait(handle.job_id, timeout=600)
     assert status["state"] == "succeeded", status.get("error") or status.get("log_tail")
     return Path(handle.run_dir), status["result"]
 
@@ -144,7 +144,7 @@ def test_mismatched_chat_template_is_an_error_with_both_renderings(trained_ws):
     wrong = run["chat_template"].replace("'\n'", "'\n\n'")
     assert wrong != run["chat_template"]
     handle = export_gguf(ExportGgufParams(source="trainrun", quants=["f16"], embed_chat_template=wrong))
-    status = jobs.wait(handle.job_id, timeout=120)
+    status = jobs.wait(handle.job_id, timeout=300)
     assert status["state"] == "failed"
     error = status["error"]
     assert "does not reproduce the training-time prompt" in error

@@ -226,7 +226,7 @@ def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
 
     ctx.progress(4, total, message="re-evaluating every file", force=True)
     ladder = _ladder(p, merged_dir, files, golden_rows, rejected, ctx) if golden_rows else None
-    stop_check = None if ladder else _stop_check(files, p.max_new_tokens)
+    stop_check = None if ladder else _stop_check(files, _stop_rows(run), p.max_new_tokens)
     failing = [q for q, r in (stop_check or {}).items() if r["runaways"]]
     if ladder:
         chosen = ladder["recommended"]
@@ -304,10 +304,23 @@ def _ladder(p, merged_dir: Path, files: dict[str, Path], rows, rejected, ctx) ->
     return ladder
 
 
-def _stop_check(files: dict[str, Path], max_new_tokens: int) -> dict[str, Any]:
+def _stop_rows(run: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+    """Prompts for the stop check: the run's own training rows when readable (on-task), else the probes."""
     from specialize import quant_ladder as ql
 
-    rows = [{"messages": conv} for conv in PROBES]
+    path = (run.get("dataset") or {}).get("path")
+    if path:
+        try:
+            rows, _ = ql.load_golden(resolve_path(path, arg="dataset.path", must_exist=True))
+            return rows[:limit]
+        except Exception:  # noqa: BLE001 -- an unreadable dataset only means falling back to the probes
+            pass
+    return [{"messages": conv} for conv in PROBES]
+
+
+def _stop_check(files: dict[str, Path], rows: list[dict[str, Any]], max_new_tokens: int) -> dict[str, Any]:
+    from specialize import quant_ladder as ql
+
     out = {}
     for q, path in files.items():
         res = ql.evaluate_rows("gguf", path, rows, max_new_tokens=max_new_tokens)

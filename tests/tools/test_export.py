@@ -193,3 +193,17 @@ def test_source_that_is_not_a_model_is_refused(workspace):
         export_gguf(ExportGgufParams(source="empty"))
     with pytest.raises(Exception, match="unknown quant"):
         ExportGgufParams(source="empty", quants=["q3"])
+
+
+@pytest.mark.slow
+def test_plain_model_that_never_stops_fails_the_stop_check(tiny_model_dir, workspace):
+    """An untrained model (no adapter) exports, but never emits EOS: the job says no file passed."""
+    from specialize.tools.export import ExportGgufParams, export_gguf
+
+    shutil.copytree(tiny_model_dir, workspace / "base")
+    handle = export_gguf(ExportGgufParams(source="base", quants=["q8_0"], max_new_tokens=16))
+    status = jobs.wait(handle.job_id, timeout=300)
+    assert status["state"] == "failed"
+    assert "No exported file passed its checks" in status["error"]
+    assert (Path(handle.run_dir) / "base.q8_0.gguf").is_file()
+    assert json.loads((Path(handle.run_dir) / "roundtrip.json").read_text())["q8_0"]["ok"] is True

@@ -91,6 +91,19 @@ def skills_list() -> None:
 
 
 @app.command()
+def serve(
+    model: str = typer.Argument(..., help="Path of an exported .gguf file."),
+    port: int = typer.Option(8080, help="Port on 127.0.0.1."),
+    alias: str = typer.Option(None, help="Model name clients ask for (default: the file name)."),
+    n_ctx: int = typer.Option(2048, help="Context size."),
+) -> None:
+    """Serve a GGUF model with llama.cpp's OpenAI-compatible server on 127.0.0.1."""
+    from specialize.serving import serve_foreground
+
+    raise typer.Exit(serve_foreground(model, port=port, alias=alias, n_ctx=n_ctx))
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from specialize import __version__

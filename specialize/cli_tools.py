@@ -36,8 +36,10 @@ def _cli_type(tp: Any) -> tuple[Any, bool]:
         return tp, False
     if get_origin(tp) is list:
         inner = _unwrap_optional(get_args(tp)[0])
-        if inner in _SCALARS or get_origin(inner) is Literal:
+        if inner in _SCALARS:
             return list[inner], False  # type: ignore[valid-type]
+        if get_origin(inner) is Literal:  # typer cannot take list[Literal]; pydantic checks the values
+            return list[str], False
     return str, True
 
 
@@ -146,7 +148,7 @@ def add_command(app: Any, spec: ToolSpec) -> None:
         except SpecializeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2)
-        if wait and spec.starts_job:
+        if wait and spec.starts_job and getattr(result, "job_id", None):
             status = follow_job(result.job_id)  # type: ignore[attr-defined]
             if as_json:
                 typer.echo(json.dumps(status, indent=2, default=str))

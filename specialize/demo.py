@@ -32,16 +32,17 @@ TEACHER_ALIAS = "smollm2-135m"
 @dataclass
 class DemoSettings:
     fast: bool = False
-    golden_limit: int | None = None       # None = the whole golden set
-    gen_rows: int = 64                    # rows asked of the teacher
-    train_steps: int = 60
-    judge_limit: int | None = None
+    golden_limit: int | None = 24         # golden items per evaluation (the set has 40; None = all)
+    gen_rows: int = 32                    # rows asked of the teacher
+    train_steps: int = 40
+    max_tokens: int = 48                  # the answer is one short JSON object (~30 tokens)
+    threads: int = max(1, os.cpu_count() or 1)
     quants: list[str] = field(default_factory=lambda: ["q8_0", "q4_k_m"])
 
     @classmethod
     def for_mode(cls, fast: bool) -> "DemoSettings":
         if fast:
-            return cls(fast=True, golden_limit=12, gen_rows=16, train_steps=12, judge_limit=12, quants=["q8_0"])
+            return cls(fast=True, golden_limit=8, gen_rows=8, train_steps=8, quants=["q8_0"])
         return cls()
 
 
@@ -117,7 +118,8 @@ class Demo:
 
             log = self.ws / self.out / "llama-server.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            proc, api_base = start_server(embedded_gguf_path(), alias=TEACHER_ALIAS, n_ctx=4096, log_file=log)
+            proc, api_base = start_server(embedded_gguf_path(), alias=TEACHER_ALIAS, n_ctx=4096, log_file=log,
+                                          n_threads=self.s.threads)
             self.server = (proc, api_base)
         return self.server[1]
 
@@ -148,14 +150,16 @@ class Demo:
 
     def _eval(self, key: str, model: str, **extra: Any) -> Any:
         res = self.call("run_eval", model=model, eval_set=f"{TASK}/eval/golden.jsonl",
-                        task_card=f"{TASK}/task.yaml", limit=self.s.golden_limit, max_tokens=96,
+                        task_card=f"{TASK}/task.yaml", limit=self.s.golden_limit, max_tokens=self.s.max_tokens,
                         output=f"{self.out}/evals/{key}.json", background=False, **extra)
         self.r[key] = res.model_dump()
         return res
 
     def baselines(self) -> str:
-        plain = self._eval("base_plain", EMBEDDED_ALIAS, system_prompt=f"{TASK}/system_prompt.txt")
-        better = self._eval("base_prompted", EMBEDDED_ALIAS, system_prompt=f"{TASK}/better_prompt.txt")
+        plain = self._eval("base_plain", EMBEDDED_ALIAS, system_prompt=f"{TASK}/system_prompt.txt",
+                           n_threads=self.s.threads)
+        better = self._eval("base_prompted", EMBEDDED_ALIAS, system_prompt=f"{TASK}/better_prompt.txt",
+                            n_threads=self.s.threads)
         return f"base {_fmt_metric(plain)}; base + better prompt {_fmt_metric(better)}"
 
     def generate(self) -> str:
@@ -239,6 +243,7 @@ class Demo:
         t = self.r["train"]
         handle = self.call("export_gguf", source=t.get("run_dir") or t["job_id"], quants=self.s.quants,
                            golden_path=f"{TASK}/eval/golden.jsonl", max_golden_rows=self.s.golden_limit,
+                           max_new_tokens=self.s.max_tokens,
                            system_prompt=None, task_description="Support-ticket triage to JSON (demo).",
                            eval_reports=[self.r["tuned"]["results_path"], self.r["judge"].get("judgments_path")
                                          or self.r["tuned"]["results_path"]])

@@ -58,11 +58,11 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None
 
 
 def start_server(model: Path, *, port: int | None = None, alias: str | None = None, n_ctx: int = 2048,
-                 log_file: Path | None = None) -> tuple[subprocess.Popen, str]:
+                 log_file: Path | None = None, n_threads: int | None = None) -> tuple[subprocess.Popen, str]:
     """Start the server in the background; returns (process, api_base). The caller terminates it."""
     port = port or free_port()
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
-    proc = subprocess.Popen(server_command(model, port=port, alias=alias, n_ctx=n_ctx), stdout=out,
+    proc = subprocess.Popen(server_command(model, port=port, alias=alias, n_ctx=n_ctx, n_threads=n_threads), stdout=out,
                             stderr=subprocess.STDOUT)
     try:
         wait_ready(port, proc)

@@ -236,12 +236,12 @@ def _next_tools(rec: str, a: dict[str, Any], size_max: float) -> list[NextTool]:
                             why=f"GPU-hours and dollars for a first run on {n:,} examples at the top of the size "
                                 "range (the smaller sizes cost less)."))
         if rec == "distillation" or a["production_data"] != "logs_with_feedback":
-            out.append(NextTool(tool="generate_batch", arguments={}, missing=["the task spec and teacher model"],
+            out.append(NextTool(tool="generate_batch", arguments={}, missing=["model (the teacher, a litellm string)", "plan_path or cells (the generation plan)"],
                                 why="Have the teacher model produce examples; then validate_rows to gate them."))
-        out.append(NextTool(tool="run_eval", arguments={}, missing=["a dev set and the models to compare"],
+        out.append(NextTool(tool="run_eval", arguments={}, missing=["model (each model to compare, one call each)", "eval_set (a dev set JSONL)"],
                             why="Baselines first: base model, prompted base and the frontier model on a dev set."))
     else:
-        out.append(NextTool(tool="run_eval", arguments={}, missing=["a dev set and the prompted model"],
+        out.append(NextTool(tool="run_eval", arguments={}, missing=["model (the prompted model)", "eval_set (a dev set JSONL)", "system_prompt (your prompt)"],
                             why="Measure the prompted model on a dev set, so a later specialist has a bar to beat."))
     return out
 

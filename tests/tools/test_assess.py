@@ -90,10 +90,14 @@ def test_logs_imply_examples_and_spend_implies_teacher():
 def test_next_tool_arguments_validate_against_the_catalog(overrides):
     tools = load_all()
     for nxt in run(**overrides).next_tools:
-        if nxt.tool in tools:
-            tools[nxt.tool].params.model_validate(nxt.arguments)
-        if not nxt.missing:  # complete arguments must run
+        assert nxt.tool in tools, nxt.tool
+        fields = tools[nxt.tool].params.model_fields
+        assert set(nxt.arguments) <= set(fields), nxt.arguments
+        if not nxt.missing:  # complete arguments must validate and run
             tools[nxt.tool].run(nxt.arguments)
+        else:  # what is missing is named by the tool's own field names
+            for item in nxt.missing:
+                assert item.split()[0] in fields or "(or" in item or "," in item, item
 
 
 def test_through_mcp(workspace):

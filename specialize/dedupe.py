@@ -1,0 +1,195 @@
+"""Near-duplicate and overlap detection over many short texts, built for a million rows on two cores.
+
+Pipeline (all arrays, no per-pair Python in the hot path):
+
+1. ``TokenTable``: each text is lower-cased and split on whitespace; rensa hashes the words (Rust) and the
+   hashes sit in one flat ``uint64`` array with row offsets.
+2. Shingles are word k-grams, made by mixing k neighbouring word hashes in numpy.
+3. rensa computes the MinHash signatures in bulk (``digest_matrix_from_flat_token_hashes``) and its
+   ``RMinHashLSH`` index flags every row that shares an LSH band with another row.
+4. Only flagged rows are banded again in numpy to name their partners; each candidate pair is then checked
+   with the *exact* Jaccard of its shingle sets, so the threshold is applied to the real similarity, not to a
+   MinHash estimate.
+
+``ngram_overlap`` gives, per row, the share of its word n-grams found in a reference set (decontamination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9),
+        np.uint64(0xD6E8FEB86659FD93), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@dataclass
+class TokenTable:
+    """Word hashes of many texts: ``flat[offsets[i]:offsets[i+1]]`` are the words of text ``i``."""
+
+    flat: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> "TokenTable":
+        import rensa
+
+        words = [t.lower().split() for t in texts]
+        hashed = rensa.RMinHash.hash_token_sets(words)
+        lens = np.fromiter((len(h) for h in hashed), dtype=np.int64, count=len(hashed))
+        flat = np.fromiter((x for h in hashed for x in h), dtype=np.uint64, count=int(lens.sum()))
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        return cls(flat, offsets)
+
+    @classmethod
+    def concat(cls, tables: list["TokenTable"]) -> "TokenTable":
+        flats = [t.flat for t in tables]
+        lens = np.concatenate([np.diff(t.offsets) for t in tables]) if tables else np.zeros(0, np.int64)
+        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        return cls(np.concatenate(flats) if flats else np.zeros(0, np.uint64), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def take(self, rows: np.ndarray) -> "TokenTable":
+        lens = np.diff(self.offsets)[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        if len(rows) == 0:
+            return TokenTable(np.zeros(0, np.uint64), offsets)
+        idx = np.repeat(self.offsets[rows] - offsets[:-1], lens) + np.arange(offsets[-1])
+        return TokenTable(self.flat[idx], offsets)
+
+    def kgrams(self, k: int) -> "TokenTable":
+        """Word k-gram hashes per row; a row shorter than k words keeps one gram of all its words."""
+        n = len(self)
+        lens = np.diff(self.offsets)
+        if n == 0:
+            return TokenTable(np.zeros(0, np.uint64), self.offsets.copy())
+        with np.errstate(over="ignore"):
+            m = len(self.flat)
+            grams = np.zeros(m, dtype=np.uint64)
+            for j in range(k):
+                part = np.zeros(m, dtype=np.uint64)
+                part[: m - j] = self.flat[j:] * _MIX[j % len(_MIX)]
+                grams = (grams ^ part) * np.uint64(0x100000001B3) + np.uint64(j + 1)
+            # short rows: mix only their own words
+            short = np.nonzero((lens > 0) & (lens < k))[0]
+            for r in short:
+                s, e = self.offsets[r], self.offsets[r + 1]
+                h = np.uint64(0)
+                for j in range(e - s):
+                    h = (h ^ (self.flat[s + j] * _MIX[j % len(_MIX)])) * np.uint64(0x100000001B3) + np.uint64(j + 1)
+                grams[s] = h
+        starts = self.offsets[:-1]
+        count = np.where(lens >= k, lens - k + 1, np.minimum(lens, 1))
+        new_off = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(count, out=new_off[1:])
+        idx = np.repeat(starts - new_off[:-1], count) + np.arange(new_off[-1])
+        return TokenTable(grams[idx], new_off)
+
+
+def jaccard_rows(a: TokenTable, i: int, b: TokenTable, j: int) -> float:
+    x = np.unique(a.flat[a.offsets[i]:a.offsets[i + 1]])
+    y = np.unique(b.flat[b.offsets[j]:b.offsets[j + 1]])
+    if len(x) == 0 and len(y) == 0:
+        return 1.0
+    inter = len(np.intersect1d(x, y, assume_unique=True))
+    return inter / (len(x) + len(y) - inter)
+
+
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) that catch pairs at ``threshold`` with high probability (>= 0.99)."""
+    best = (num_perm, 1)
+    for r in range(1, num_perm + 1):
+        if num_perm % r:
+            continue
+        b = num_perm // r
+        p_hit = 1 - (1 - threshold ** r) ** b
+        if p_hit >= 0.99:
+            best = (b, r)  # larger r = fewer false candidates; keep the largest r that still catches
+    return best
+
+
+def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
+                  seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, i < j, whose shingle sets have exact Jaccard >= threshold (via MinHash LSH),
+    and their Jaccard values."""
+    import rensa
+
+    n = len(shingles)
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    bands, r = lsh_params(threshold, num_perm)
+    offsets_u = shingles.offsets.astype(np.uint64)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(shingles.flat, offsets_u, num_perm, seed)
+    lsh = rensa.RMinHashLSH(threshold=threshold, num_perm=num_perm, num_bands=bands)
+    lsh.insert_matrix(matrix, 0)
+    flags = np.fromiter(lsh.query_duplicate_flags_matrix(matrix), dtype=bool, count=n)
+    empty = np.diff(shingles.offsets) == 0
+    flagged = np.nonzero(flags & ~empty)[0]
+    if len(flagged) < 2:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    sub = shingles.take(flagged)
+    digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        sub.flat, sub.offsets.astype(np.uint64), num_perm, seed).to_rows(), dtype=np.uint64)
+    pairs = set()
+    for b in range(bands):
+        block = digests[:, b * r:(b + 1) * r]
+        key = np.zeros(len(block), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for c in range(r):
+                key = (key ^ block[:, c]) * np.uint64(0x100000001B3) + np.uint64(c + 1)
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        starts = np.nonzero(np.r_[True, ks[1:] != ks[:-1]])[0]
+        ends = np.r_[starts[1:], len(ks)]
+        multi = (ends - starts) >= 2
+        for s, e in zip(starts[multi].tolist(), ends[multi].tolist()):
+            members = np.sort(flagged[order[s:e]])
+            # link each member to every earlier member of its bucket (buckets are tiny in practice)
+            if e - s > 50:  # a huge bucket (boilerplate): chain neighbours instead of all pairs
+                for a, c in zip(members[:-1], members[1:]):
+                    pairs.add((int(a), int(c)))
+                continue
+            for x in range(len(members)):
+                for y in range(x + 1, len(members)):
+                    pairs.add((int(members[x]), int(members[y])))
+    out, sims = [], []
+    for i, j in sorted(pairs):
+        sim = jaccard_rows(shingles, i, shingles, j)
+        if sim >= threshold:
+            out.append((i, j))
+            sims.append(sim)
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2), np.asarray(sims, dtype=np.float64)
+
+
+def ngram_overlap(rows: TokenTable, reference: TokenTable, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``rows``: the share of its word n-grams present in ``reference``, and one reference row
+    holding such an n-gram (-1 when none)."""
+    a = rows.kgrams(n)
+    ref = reference.kgrams(n)
+    nrows = len(a)
+    if len(ref.flat) == 0 or len(a.flat) == 0:
+        return np.zeros(nrows), np.full(nrows, -1, dtype=np.int64)
+    ref_owner = np.repeat(np.arange(len(ref)), np.diff(ref.offsets))
+    order = np.argsort(ref.flat, kind="stable")
+    sorted_ref = ref.flat[order]
+    pos = np.searchsorted(sorted_ref, a.flat)
+    pos_c = np.minimum(pos, len(sorted_ref) - 1)
+    hit = sorted_ref[pos_c] == a.flat
+    lens = np.diff(a.offsets)
+    owner_row = np.repeat(np.arange(nrows), lens)
+    hits = np.bincount(owner_row, weights=hit.astype(np.float64), minlength=nrows)
+    share = np.divide(hits, lens, out=np.zeros(nrows), where=lens > 0)
+    match = np.full(nrows, -1, dtype=np.int64)
+    hit_idx = np.nonzero(hit)[0]
+    match[owner_row[hit_idx]] = ref_owner[order[pos_c[hit_idx]]]
+    return share, match

@@ -146,7 +146,7 @@ def add_command(app: Any, spec: ToolSpec) -> None:
         except SpecializeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2)
-        if wait and spec.starts_job:
+        if wait and spec.starts_job and getattr(result, "job_id", None):
             status = follow_job(result.job_id)  # type: ignore[attr-defined]
             if as_json:
                 typer.echo(json.dumps(status, indent=2, default=str))
@@ -157,7 +157,7 @@ def add_command(app: Any, spec: ToolSpec) -> None:
             typer.echo(result.model_dump_json(indent=2))
         else:
             render_result(spec, result)
-            if spec.starts_job:
+            if spec.starts_job and getattr(result, "job_id", None):
                 typer.echo(f"Follow it with: specialize job-status --job-id {result.job_id}")  # type: ignore
 
     callback.__name__ = spec.name

@@ -270,14 +270,13 @@ class _Writer:
             objs, bad = extract_objects(res.text)
             for frag, why in bad:
                 rejects.append({**base, "reason": why, "raw": frag})
-            for k, obj in enumerate(objs):
-                if k >= req["n"]:
-                    rejects.append({**base, "reason": "beyond_requested_count", "raw": json.dumps(obj)[:2000]})
-                    continue
+            for obj in objs:
                 row, why = to_row(obj, self.params.system_prompt)
-                if row is None:
-                    rejects.append({**base, "reason": why, "raw": json.dumps(obj, ensure_ascii=False)[:2000]})
+                if row is None or len(rows) >= req["n"]:
+                    rejects.append({**base, "reason": why or "beyond_requested_count",
+                                    "raw": json.dumps(obj, ensure_ascii=False)[:2000]})
                     continue
+                k = len(rows)
                 meta = {"category": req["category"], "difficulty": req["difficulty"], "source": "generated"}
                 if isinstance(obj.get("language"), str):
                     meta["language"] = obj["language"]

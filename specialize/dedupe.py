@@ -24,8 +24,9 @@ _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(
         np.uint64(0xD6E8FEB86659FD93), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 
 
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
+def tokenize(text: str) -> list[str]:
+    """Lower-cased whitespace-separated words (the same tokens the row gates use)."""
+    return text.lower().split()
 
 
 @dataclass
@@ -37,13 +38,17 @@ class TokenTable:
 
     @classmethod
     def from_texts(cls, texts: list[str]) -> "TokenTable":
+        return cls.from_tokens([tokenize(t) for t in texts])
+
+    @classmethod
+    def from_tokens(cls, token_lists: list[list[str]]) -> "TokenTable":
+        """Like ``from_texts`` for texts already tokenised (lower-cased words)."""
         import rensa
 
-        words = [t.lower().split() for t in texts]
-        hashed = rensa.RMinHash.hash_token_sets(words)
+        hashed = rensa.RMinHash.hash_token_sets(token_lists)
         lens = np.fromiter((len(h) for h in hashed), dtype=np.int64, count=len(hashed))
         flat = np.fromiter((x for h in hashed for x in h), dtype=np.uint64, count=int(lens.sum()))
-        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
         np.cumsum(lens, out=offsets[1:])
         return cls(flat, offsets)
 
@@ -94,6 +99,38 @@ class TokenTable:
         np.cumsum(count, out=new_off[1:])
         idx = np.repeat(starts - new_off[:-1], count) + np.arange(new_off[-1])
         return TokenTable(grams[idx], new_off)
+
+
+def sequence_hashes(table: TokenTable) -> np.ndarray:
+    """One 64-bit hash per row of its word sequence (order-sensitive; equal for texts that differ only in case
+    and whitespace). Polynomial over the word hashes, computed for all rows at once."""
+    n = len(table)
+    lens = np.diff(table.offsets)
+    out = np.zeros(n, dtype=np.uint64)
+    if len(table.flat) == 0:
+        return out
+    pos = np.arange(len(table.flat)) - np.repeat(table.offsets[:-1], lens)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(int(lens.max()), np.uint64(0x100000001B3), dtype=np.uint64), dtype=np.uint64)
+        terms = (table.flat ^ np.uint64(0x9E3779B97F4A7C15)) * powers[pos]
+        nz = lens > 0
+        out[nz] = np.add.reduceat(terms, table.offsets[:-1][nz])
+        out = out * np.uint64(0xFF51AFD7ED558CCD) + lens.astype(np.uint64)
+    return out
+
+
+def unique_ratio(table: TokenTable) -> np.ndarray:
+    """Distinct words / words, per row (1.0 for empty rows)."""
+    n = len(table)
+    lens = np.diff(table.offsets)
+    if len(table.flat) == 0:
+        return np.ones(n)
+    rid = np.repeat(np.arange(n), lens)
+    order = np.lexsort((table.flat, rid))
+    f, r = table.flat[order], rid[order]
+    new = np.r_[True, (f[1:] != f[:-1]) | (r[1:] != r[:-1])]
+    distinct = np.bincount(r[new], minlength=n)
+    return np.divide(distinct, lens, out=np.ones(n), where=lens > 0)
 
 
 def jaccard_rows(a: TokenTable, i: int, b: TokenTable, j: int) -> float:

@@ -34,7 +34,7 @@ def detect_format(row: Any) -> str | None:
             if last.get("tool_calls"):
                 return "tool_call"
             content = last.get("content")
-            if isinstance(content, str) and content.lstrip().startswith("{"):
+            if isinstance(content, str) and '"arguments"' in content and content.lstrip().startswith("{"):
                 try:
                     obj = json.loads(content)
                 except ValueError:

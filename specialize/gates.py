@@ -32,6 +32,9 @@ LEAK_ANYWHERE = re.compile(
 LEAK_IN_OUTPUT = re.compile(
     r"\b(as an ai(?: language)? model|system prompt|i (?:was|have been) (?:told|instructed)|"
     r"according to (?:my|the) instructions|per the instructions)\b", re.IGNORECASE)
+# every leak pattern contains one of these substrings: rows without any skip the regexes
+_LEAK_KEYS = ("teacher", "rubric", "hidden rule", "prompt", "contract", "synthetic", "training", "self-check",
+              "constraint", "edge case", "jsonl", "as an ai", "instruct", "told")
 TEMPLATE_LIKE = re.compile(
     r"(\{\{.*?\}\}|\{[A-Z_]{3,}\}|\[(?:INSERT|PLACEHOLDER|YOUR|NAME|CUSTOMER)[^\]]*\]|<(?:INSERT|PLACEHOLDER)[^>]*>|"
     r"lorem ipsum|\bTODO\b|\bexample (?:input|ticket|text) here\b)", re.IGNORECASE)
@@ -59,10 +62,8 @@ class RowInfo:
     reason: str | None = None
     details: dict[str, Any] | None = None
     fmt: str | None = None
-    input_text: str = ""
-    row_hash: bytes = b""
-    input_hash: bytes = b""
-    output_hash: bytes = b""
+    tokens: list[str] = field(default_factory=list)
+    output_hash: int = 0
     category: str | None = None
     difficulty: str | None = None
 
@@ -74,8 +75,8 @@ def estimate_tokens(text: str) -> int:
     return (n_ascii + 3) // 4 + (len(text) - n_ascii)
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
 class RowChecker:
@@ -120,11 +121,15 @@ class RowChecker:
         if problem:
             return RowInfo("format", problem, {"format": fmt}, fmt=fmt)
         inp, out = input_text(row, fmt), output_text(row, fmt)
-        info = RowInfo(fmt=fmt, input_text=inp)
-        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-        info.category = _label(meta.get("category"))
-        info.difficulty = _label(meta.get("difficulty"))
-        failure = self._contract(out, fmt) or self._leak(row, inp, out) or self._trivial(inp, out)
+        low_in, low_out = inp.lower(), out.lower()
+        toks = low_in.split()  # one tokenisation serves the hashes, shingles and n-grams
+        info = RowInfo(fmt=fmt, tokens=toks)
+        meta = row.get("meta")
+        if isinstance(meta, dict):
+            info.category = _label(meta.get("category"))
+            info.difficulty = _label(meta.get("difficulty"))
+        failure = (self._contract(out, fmt) or self._leak(low_in, low_out)
+                   or self._trivial(inp, out, low_in, low_out))
         if failure is None:
             total = self.count_tokens(inp) + self.count_tokens(out) + self._other_tokens(row, fmt)
             if total > cfg.max_tokens:
@@ -132,11 +137,9 @@ class RowChecker:
                                                    "counted_by": cfg.tokenizer or "estimate"})
         if failure:
             info.gate, info.reason, info.details = failure
+            info.tokens = []
             return info
-        norm_in, norm_out = " ".join(inp.lower().split()), " ".join(out.split())
-        info.input_hash = _digest(norm_in)
-        info.output_hash = _digest(norm_out)
-        info.row_hash = _digest(norm_in + "\x1f" + norm_out)
+        info.output_hash = _digest(" ".join(out.split()))
         return info
 
     def _other_tokens(self, row: dict[str, Any], fmt: str | None) -> int:
@@ -169,30 +172,34 @@ class RowChecker:
                                              "error": err.message[:200], "errors": len(errors)})
         return None
 
-    def _leak(self, row: dict[str, Any], inp: str, out: str) -> tuple[str, str, dict[str, Any]] | None:
-        for where, text, patterns in (("output", out, (LEAK_ANYWHERE, LEAK_IN_OUTPUT)), ("input", inp, (LEAK_ANYWHERE,))):
-            for pat in patterns:
-                m = pat.search(text)
-                if m:
-                    return ("leak", "leaked_instructions", {"where": where, "match": m.group(0)})
-            low = text.lower()
+    def _leak(self, low_in: str, low_out: str) -> tuple[str, str, dict[str, Any]] | None:
+        for where, low, patterns in (("output", low_out, (LEAK_ANYWHERE, LEAK_IN_OUTPUT)),
+                                     ("input", low_in, (LEAK_ANYWHERE,))):
+            if any(k in low for k in _LEAK_KEYS):  # cheap substring screen before the regexes
+                for pat in patterns:
+                    m = pat.search(low)
+                    if m:
+                        return ("leak", "leaked_instructions", {"where": where, "match": m.group(0)})
             for phrase in self.extra_leaks:
                 if phrase in low:
                     return ("leak", "leaked_instructions", {"where": where, "match": phrase[:80]})
         return None
 
-    def _trivial(self, inp: str, out: str) -> tuple[str, str, dict[str, Any]] | None:
+    def _trivial(self, inp: str, out: str, low_in: str, low_out: str) -> tuple[str, str, dict[str, Any]] | None:
+        """Too short, a long run of one character, or template placeholders. (Repeated words are checked for
+        whole chunks at once: ``specialize.dedupe.unique_ratio``.)"""
         cfg = self.cfg
-        if len(inp.strip()) < cfg.min_input_chars or len(out.strip()) < cfg.min_output_chars:
-            return ("trivial", "too_short", {"input_chars": len(inp.strip()), "output_chars": len(out.strip())})
-        words = inp.lower().split()
-        if len(words) >= 12 and len(set(words)) / len(words) < cfg.min_unique_word_ratio:
-            return ("trivial", "repetitive", {"unique_word_ratio": round(len(set(words)) / len(words), 3)})
-        if re.search(r"(.)\1{29,}", inp):
+        n_in, n_out = len(inp.strip()), len(out.strip())
+        if n_in < cfg.min_input_chars or n_out < cfg.min_output_chars:
+            return ("trivial", "too_short", {"input_chars": n_in, "output_chars": n_out})
+        longest = max(map(len, inp.split()), default=0)
+        if longest >= 30 and re.search(r"(\S)\1{29,}", inp):
             return ("trivial", "repetitive", {"detail": "a character repeated 30+ times"})
-        m = TEMPLATE_LIKE.search(inp) or TEMPLATE_LIKE.search(out)
-        if m:
-            return ("trivial", "template_like", {"match": m.group(0)[:80]})
+        for text, low in ((inp, low_in), (out, low_out)):
+            if "{" in text or "[" in text or "<" in text or "lorem" in low or "todo" in low or " here" in low:
+                m = TEMPLATE_LIKE.search(text)
+                if m:
+                    return ("trivial", "template_like", {"match": m.group(0)[:80]})
         return None
 
 

@@ -153,15 +153,25 @@ def _init_worker(cfg: dict[str, Any]) -> None:
 
 def _check_chunk(lines: list[bytes]) -> dict[str, Any]:
     """Per-row gates for one chunk; returns compact columns (no row text) plus the inputs' word hashes."""
-    from specialize.dedupe import TokenTable
+    import numpy as np
+
+    from specialize.dedupe import TokenTable, sequence_hashes, unique_ratio
 
     infos = [_CHECKER.check(line) if line.strip() else _empty_line() for line in lines]
-    texts = [i.input_text if i.gate is None else "" for i in infos]
-    table = TokenTable.from_texts(texts)
+    table = TokenTable.from_tokens([i.tokens for i in infos])
+    ratio = unique_ratio(table)
+    lens = np.diff(table.offsets)
+    min_ratio = _CHECKER.cfg.min_unique_word_ratio
+    for k in np.nonzero((lens >= 12) & (ratio < min_ratio))[0].tolist():
+        infos[k].gate, infos[k].reason = "trivial", "repetitive"
+        infos[k].details = {"unique_word_ratio": round(float(ratio[k]), 3)}
+    in_hash = sequence_hashes(table)
+    out_hash = np.array([i.output_hash for i in infos], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        row_hash = in_hash ^ (out_hash * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1))
     return {
         "fail": [(i.gate, i.reason, i.details) if i.gate else None for i in infos],
-        "row_hash": [i.row_hash for i in infos], "input_hash": [i.input_hash for i in infos],
-        "output_hash": [i.output_hash for i in infos],
+        "row_hash": row_hash, "input_hash": in_hash, "output_hash": out_hash,
         "cat": [i.category for i in infos], "diff": [i.difficulty for i in infos],
         "flat": table.flat, "offsets": table.offsets,
     }
@@ -212,17 +222,17 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                 progress(min(n, (k + 1) * CHUNK), n, message="per-row gates")
 
     fail: list[Any] = [f for r in results for f in r["fail"]]
-    row_hash = [h for r in results for h in r["row_hash"]]
-    input_hash = [h for r in results for h in r["input_hash"]]
-    output_hash = [h for r in results for h in r["output_hash"]]
+    row_hash = np.concatenate([r["row_hash"] for r in results]).tolist() if results else []
+    input_hash = np.concatenate([r["input_hash"] for r in results]).tolist() if results else []
+    output_hash = np.concatenate([r["output_hash"] for r in results]).tolist() if results else []
     cats = [c for r in results for c in r["cat"]]
     diffs = [d for r in results for d in r["diff"]]
     words = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
     del results
 
     # exact duplicates and exact label conflicts
-    seen_row: dict[bytes, int] = {}
-    seen_in: dict[bytes, int] = {}
+    seen_row: dict[int, int] = {}
+    seen_in: dict[int, int] = {}
     conflicts_flagged: list[tuple[int, int]] = []
     for i in range(n):
         if fail[i] is not None:
@@ -276,16 +286,15 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
 
 
-def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], Any, dict[bytes, tuple[str, int]]]:
-    from specialize.dedupe import TokenTable
+def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], Any, dict[int, tuple[str, int]]]:
+    from specialize.dedupe import TokenTable, sequence_hashes, tokenize
     from specialize.formats import detect_format, input_text
-    from specialize.gates import _digest
 
     meta: list[tuple[str, int]] = []
-    texts: list[str] = []
-    exact: dict[bytes, tuple[str, int]] = {}
+    tokens: list[list[str]] = []
     for spec in params.eval_sets:
         path = resolve_path(spec, arg="eval_sets", must_exist=True)
+        name = rel(path)
         with open(path, encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
                 try:
@@ -294,15 +303,17 @@ def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], 
                     continue
                 if not isinstance(row, dict) or detect_format(row) is None:
                     continue
-                text = input_text(row)
-                meta.append((rel(path), lineno))
-                texts.append(text)
-                exact.setdefault(_digest(" ".join(text.lower().split())), (rel(path), lineno))
-    return meta, TokenTable.from_texts(texts), exact
+                meta.append((name, lineno))
+                tokens.append(tokenize(input_text(row)))
+    table = TokenTable.from_tokens(tokens)
+    exact: dict[int, tuple[str, int]] = {}
+    for h, m in zip(sequence_hashes(table).tolist(), meta):
+        exact.setdefault(h, m)
+    return meta, table, exact
 
 
 def _near_duplicates(params: ValidateRowsParams, live: np.ndarray, words: Any, eval_words: Any,
-                     eval_meta: list[tuple[str, int]], output_hash: list[bytes], fail: list[Any]) -> list[tuple[int, int]]:
+                     eval_meta: list[tuple[str, int]], output_hash: list[int], fail: list[Any]) -> list[tuple[int, int]]:
     from specialize.dedupe import TokenTable, similar_pairs
 
     k = params.shingle_words

@@ -145,11 +145,27 @@ def main() -> None:
 
     from specialize.tools.validate import ValidateRowsParams, run_validation
 
+    import resource
+
+    def cpu() -> tuple[float, float]:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+    load = os.getloadavg()[0]
+    c0 = cpu()
     t1 = time.perf_counter()
     res = run_validation(ValidateRowsParams(input_path="rows.jsonl", eval_sets=["eval.jsonl"], workers=args.workers,
                                             record_version=False))
     dt = time.perf_counter() - t1
-    print(f"validate_rows end to end: {dt:.1f}s, {args.rows / dt:,.0f} rows/s (target >= 20,000)")
+    c1 = cpu()
+    main_cpu, kid_cpu = c1[0] - c0[0], c1[1] - c0[1]
+    ideal = max(main_cpu - 0.0, (main_cpu + kid_cpu) / 2)
+    print(f"validate_rows end to end: {dt:.1f}s wall, {args.rows / dt:,.0f} rows/s (target >= 20,000); "
+          f"machine load average at start {load:.1f} on {os.cpu_count()} cores")
+    print(f"  CPU time: main process {main_cpu:.1f}s + workers {kid_cpu:.1f}s = {main_cpu + kid_cpu:.1f}s "
+          f"({(main_cpu + kid_cpu) / args.rows * 1e6:.0f} us/row); on 2 unshared cores that is about "
+          f"{args.rows / ideal:,.0f} rows/s")
+    print(f"  stages (s): {res.stage_seconds}")
     print(f"  accepted {res.accepted:,}, rejected {res.rejected:,}, by gate {res.by_gate}")
     got: dict[str, set[int]] = {"near_dup": set(), "exact_dup": set(), "eval_leak": set()}
     with open(ws / res.rejected_path) as fh:

@@ -95,6 +95,7 @@ class ValidateRowsResult(Result):
     seconds: float = Field(0.0, description="Wall time of the run.")
     rows_per_s: float = Field(0.0, description="Throughput of the run.")
     samples: list[dict[str, Any]] = Field(default_factory=list, description="A few rejected rows, for a look.")
+    stage_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
 
 
 @tool(starts_job=True)
@@ -195,12 +196,21 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     from specialize.dedupe import TokenTable
 
     started = time.perf_counter()
+    stages: dict[str, float] = {}
+    mark = [started]
+
+    def stage(name: str) -> None:
+        now = time.perf_counter()
+        stages[name] = round(now - mark[0], 3)
+        mark[0] = now
+
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     out_dir = resolve_path(params.out_dir or f"data/validated/{src.stem}", arg="out_dir", for_write=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = _gate_config(params)
     lines = _read_lines(src)
     n = len(lines)
+    stage("read")
     chunks = [lines[i:i + CHUNK] for i in range(0, n, CHUNK)]
     workers = params.workers or min(2, os.cpu_count() or 1)
     results: list[dict[str, Any]] = []
@@ -229,6 +239,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     diffs = [d for r in results for d in r["diff"]]
     words = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
     del results
+    stage("row_gates")
 
     # exact duplicates and exact label conflicts
     seen_row: dict[int, int] = {}
@@ -253,6 +264,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                 conflicts_flagged.append((prev, i))
 
     live = np.array([i for i in range(n) if fail[i] is None], dtype=np.int64)
+    stage("exact_dup")
     eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
     # eval leakage: exact input match, n-gram overlap, MinHash similarity
     if eval_meta:
@@ -272,14 +284,18 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                                                        "share": round(float(share[k]), 3)})
         live = np.array([i for i in live.tolist() if fail[i] is None], dtype=np.int64)
 
+    stage("eval_leak_exact_ngram")
     if progress:
         progress(n, n, message="near duplicates")
     conflicts_flagged += _near_duplicates(params, live, words, eval_words, eval_meta, output_hash, fail)
+    stage("near_dup_minhash_lsh")
 
     if params.judge_model:
         _judge(params, lines, fail, progress)
 
     summary = _write_outputs(params, src, out_dir, lines, fail, cats, diffs, conflicts_flagged, cfg)
+    stage("write")
+    summary["stage_seconds"] = stages
     seconds = time.perf_counter() - started
     summary.update(seconds=round(seconds, 3), rows_per_s=round(n / seconds, 1) if seconds else 0.0)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

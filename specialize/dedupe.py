@@ -143,19 +143,20 @@ def jaccard_rows(a: TokenTable, i: int, b: TokenTable, j: int) -> float:
 
 
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows per band) that catch pairs at ``threshold`` with high probability (>= 0.99)."""
+    """(bands, rows per band): the most rows per band (fewest false candidates) that still catch a pair at
+    exactly ``threshold`` with probability >= 0.98; pairs above the threshold are caught even more surely."""
     best = (num_perm, 1)
     for r in range(1, num_perm + 1):
         if num_perm % r:
             continue
         b = num_perm // r
         p_hit = 1 - (1 - threshold ** r) ** b
-        if p_hit >= 0.99:
+        if p_hit >= 0.98:
             best = (b, r)  # larger r = fewer false candidates; keep the largest r that still catches
     return best
 
 
-def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
+def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 128,
                   seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, i < j, whose shingle sets have exact Jaccard >= threshold (via MinHash LSH),
     and their Jaccard values."""

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specialize import jobs
@@ -43,7 +42,7 @@ class ValidateRowsParams(Params):
     near_dup_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Word-shingle Jaccard at or above "
                                       "which two inputs are near duplicates (one row kept per cluster).")
     shingle_words: int = Field(3, ge=1, le=8, description="Words per shingle for near-duplicate detection.")
-    num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations for the LSH index.")
+    num_perm: int = Field(128, ge=16, le=512, description="MinHash permutations for the LSH index.")
     leak_threshold: float = Field(0.6, ge=0.3, le=1.0, description="Jaccard with an eval row at or above "
                                   "which a row counts as leaked.")
     leak_ngram: int = Field(8, ge=3, le=20, description="Word n-gram length for the eval-overlap check.")
@@ -98,7 +97,7 @@ class ValidateRowsResult(Result):
     stage_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
 
 
-@tool(starts_job=True)
+@tool(starts_job=True, open_world=True)
 def validate_rows(params: ValidateRowsParams, *, progress=None) -> ValidateRowsResult:
     """Run the quality gates over a JSONL file: accepted.jsonl, rejected.jsonl (gate, reason, details) and a summary.
 
@@ -106,7 +105,8 @@ def validate_rows(params: ValidateRowsParams, *, progress=None) -> ValidateRowsR
     instructions, exact and near duplicates (MinHash LSH, one row per cluster), trivial rows, length, label
     consistency, eval leakage (n-gram and MinHash against the eval sets), coverage against the plan, and an
     optional LLM judge with the 7-dimension row rubric. Every input line ends up accepted or rejected.
-    Files over 64 MB (or as_job=true) run as a job and return a job handle.
+    Files over 64 MB (or as_job=true) run as a job and return a job handle. Only the optional judge talks
+    to an LLM provider.
     """
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     if params.as_job or src.stat().st_size > JOB_MIN_BYTES:
@@ -193,6 +193,8 @@ def _read_lines(path: Path) -> list[bytes]:
 
 
 def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> ValidateRowsResult:
+    import numpy as np
+
     from specialize.dedupe import TokenTable
 
     started = time.perf_counter()
@@ -328,7 +330,7 @@ def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], 
     return meta, table, exact
 
 
-def _near_duplicates(params: ValidateRowsParams, live: np.ndarray, words: Any, eval_words: Any,
+def _near_duplicates(params: ValidateRowsParams, live: Any, words: Any, eval_words: Any,
                      eval_meta: list[tuple[str, int]], output_hash: list[int], fail: list[Any]) -> list[tuple[int, int]]:
     from specialize.dedupe import TokenTable, similar_pairs
 

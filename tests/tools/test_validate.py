@@ -244,3 +244,16 @@ def test_acceptance_rule(scores, ok):
     from specialize.tools._review import decide, load_rubric
 
     assert decide(scores, load_rubric())[0] is ok
+
+
+def test_runs_as_a_job(workspace):
+    from specialize import jobs
+
+    rng = random.Random(6)
+    write(workspace / "in.jsonl", [chat(sentence(rng), "answer") for _ in range(50)] + ["{bad"])
+    handle = validate_rows(ValidateRowsParams(input_path="in.jsonl", as_job=True))
+    assert handle.job_id and handle.accepted_path is None
+    status = jobs.wait(handle.job_id, timeout=60)
+    assert status["state"] == "succeeded", status
+    assert status["result"]["accepted"] == 50 and status["result"]["rejected"] == 1
+    assert (workspace / status["result"]["accepted_path"]).read_text().count("\n") == 50

@@ -190,6 +190,19 @@ def to_chat(row: dict[str, Any], system_prompt: str | None = None) -> dict[str, 
     return out
 
 
+_LINE_BREAKERS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def dumps_line(obj: Any) -> str:
+    """One JSONL line: UTF-8 text kept readable, but the characters some readers treat as line breaks
+    (U+0085, U+2028, U+2029) escaped, so every reader sees exactly one row per line."""
+    text = json.dumps(obj, ensure_ascii=False)
+    if any(c in text for c in _LINE_BREAKERS):
+        for c, esc in _LINE_BREAKERS.items():
+            text = text.replace(c, esc)
+    return text
+
+
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Parsed rows of a JSONL file, skipping blank and unparsable lines (use validate_rows to see those)."""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -208,7 +221,7 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     n = 0
     with open(path, "w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(dumps_line(row) + "\n")
             n += 1
     return n
 

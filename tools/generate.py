@@ -257,6 +257,7 @@ class _Writer:
 
     def finish(self, req: dict[str, Any], res: Any) -> None:
         from specialize.errors import UpstreamError
+        from specialize.formats import dumps_line
         from specialize.textjson import extract_objects
 
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -291,10 +292,10 @@ class _Writer:
                 rejects.append({**base, "reason": "no_json_rows_in_answer", "raw": res.text[:2000]})
         with self.lock:
             with open(self.batch, "a", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+                fh.writelines(dumps_line(r) + "\n" for r in rows)
             if rejects:
                 with open(self.rej_path, "a", encoding="utf-8") as fh:
-                    fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects)
+                    fh.writelines(dumps_line(r) + "\n" for r in rejects)
             if not isinstance(res, UpstreamError):  # failed requests stay undone, so a re-run retries them
                 with open(self.done_path, "a") as fh:
                     fh.write(json.dumps({"key": req["key"], "index": req["index"], "rows": len(rows)}) + "\n")

@@ -211,7 +211,9 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     excluded_path = None
     if excluded:
         ex = out_dir / "excluded.jsonl"
-        ex.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in excluded))
+        from specialize.formats import dumps_line
+
+        ex.write_text("".join(dumps_line(e) + "\n" for e in excluded))
         excluded_path = rel(ex)
     return SplitDatasetResult(paths=paths, counts=counts, versions=versions, ratios=[round(r, 4) for r in ratios],
                               groups=len(ordered), golden_path=rel(golden_file) if golden_file else None,

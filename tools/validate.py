@@ -412,6 +412,7 @@ def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, lines: 
                    cats: list[Any], diffs: list[Any], conflicts: list[tuple[int, int]],
                    cfg: dict[str, Any]) -> dict[str, Any]:
     from specialize import registry
+    from specialize.formats import dumps_line
 
     acc_path, rej_path = out_dir / "accepted.jsonl", out_dir / "rejected.jsonl"
     by_gate: Counter[str] = Counter()
@@ -435,7 +436,7 @@ def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, lines: 
                 rec["raw"] = line[:2000].decode("utf-8", "replace")
             else:
                 rec["row"] = json.loads(line)
-            rej.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            rej.write(dumps_line(rec) + "\n")
             if len(samples) < 5:
                 samples.append({k: v for k, v in rec.items() if k != "row"})
     coverage = _coverage(params, cells)

@@ -83,7 +83,8 @@ class TokenTable:
             grams = np.zeros(m, dtype=np.uint64)
             for j in range(k):
                 part = np.zeros(m, dtype=np.uint64)
-                part[: m - j] = self.flat[j:] * _MIX[j % len(_MIX)]
+                if j < m:
+                    part[: m - j] = self.flat[j:] * _MIX[j % len(_MIX)]
                 grams = (grams ^ part) * np.uint64(0x100000001B3) + np.uint64(j + 1)
             # short rows: mix only their own words
             short = np.nonzero((lens > 0) & (lens < k))[0]

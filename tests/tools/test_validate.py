@@ -203,13 +203,22 @@ line_strategy = st.one_of(
 def test_invariant_holds_for_any_input(workspace, lines):
     data = b"\n".join(lines) + b"\n"
     (workspace / "fuzz.jsonl").write_bytes(data)
-    res = validate_rows(ValidateRowsParams(input_path="fuzz.jsonl", max_line_bytes=4096, record_version=False))
+    write(workspace / "eval.jsonl", [chat("a short eval ticket", "x"), chat("hi", "y")])
+    res = validate_rows(ValidateRowsParams(input_path="fuzz.jsonl", max_line_bytes=4096, record_version=False,
+                                           eval_sets=["eval.jsonl"], min_input_chars=0))
     acc = (workspace / res.accepted_path).read_bytes().splitlines()
     rej = (workspace / res.rejected_path).read_text().splitlines()
     expected = len(data.split(b"\n")) - 1
     assert res.total == expected and len(acc) + len(rej) == expected
     lines_seen = sorted(json.loads(x)["line"] for x in rej)
     assert len(set(lines_seen)) == len(lines_seen)
+
+
+def test_tiny_inputs_against_eval_sets(workspace):
+    write(workspace / "ev.jsonl", [chat("my card was charged twice today", "x")])
+    res, acc, rej = run(workspace, [chat("my card was charged twice today", "x"), chat("short one", "y")],
+                        eval_sets=["ev.jsonl"])
+    assert reasons(rej) == {1: "eval_leak:exact_eval_match"} and res.accepted == 1
 
 
 def test_judge_reviews_rows_over_real_http(workspace):

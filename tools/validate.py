@@ -243,6 +243,27 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     del results
     stage("row_gates")
 
+    # eval leakage first (a copied eval row is a leak even when it is also a duplicate): exact input match,
+    # then word n-gram overlap; MinHash similarity to eval rows comes with the near-duplicate pass below
+    eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
+    live = np.array([i for i in range(n) if fail[i] is None], dtype=np.int64)
+    if eval_meta:
+        for i in live.tolist():
+            hit = eval_inputs.get(input_hash[i])
+            if hit is not None:
+                fail[i] = ("eval_leak", "exact_eval_match", {"eval_set": hit[0], "eval_line": hit[1]})
+        live = np.array([i for i in live.tolist() if fail[i] is None], dtype=np.int64)
+        from specialize.dedupe import ngram_overlap
+
+        share, match = ngram_overlap(words.take(live), eval_words, params.leak_ngram)
+        for k in np.nonzero(share >= params.leak_ngram_share)[0].tolist():
+            i = int(live[k])
+            name, line = eval_meta[int(match[k])]
+            fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line,
+                                                       "ngram": params.leak_ngram,
+                                                       "share": round(float(share[k]), 3)})
+    stage("eval_leak_exact_ngram")
+
     # exact duplicates and exact label conflicts
     seen_row: dict[int, int] = {}
     seen_in: dict[int, int] = {}
@@ -264,29 +285,9 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                            {"conflicts_with_line": prev + 1, "similarity": 1.0})
             else:
                 conflicts_flagged.append((prev, i))
-
     live = np.array([i for i in range(n) if fail[i] is None], dtype=np.int64)
     stage("exact_dup")
-    eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
-    # eval leakage: exact input match, n-gram overlap, MinHash similarity
-    if eval_meta:
-        for i in live.tolist():
-            hit = eval_inputs.get(input_hash[i])
-            if hit is not None:
-                fail[i] = ("eval_leak", "exact_eval_match", {"eval_set": hit[0], "eval_line": hit[1]})
-        live = np.array([i for i in live.tolist() if fail[i] is None], dtype=np.int64)
-        from specialize.dedupe import ngram_overlap
 
-        share, match = ngram_overlap(words.take(live), eval_words, params.leak_ngram)
-        for k in np.nonzero(share >= params.leak_ngram_share)[0].tolist():
-            i = int(live[k])
-            name, line = eval_meta[int(match[k])]
-            fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line,
-                                                       "ngram": params.leak_ngram,
-                                                       "share": round(float(share[k]), 3)})
-        live = np.array([i for i in live.tolist() if fail[i] is None], dtype=np.int64)
-
-    stage("eval_leak_exact_ngram")
     if progress:
         progress(n, n, message="near duplicates")
     conflicts_flagged += _near_duplicates(params, live, words, eval_words, eval_meta, output_hash, fail)

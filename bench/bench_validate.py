@@ -103,11 +103,11 @@ def near_dup_ours(texts: list[str], threshold: float) -> tuple[set[int], float]:
     from specialize.dedupe import TokenTable, similar_pairs
 
     t0 = time.perf_counter()
-    pairs, _ = similar_pairs(TokenTable.from_texts(texts).kgrams(3), threshold=threshold, num_perm=128)
+    pairs, _ = similar_pairs(TokenTable.from_texts(texts).kgrams(3), threshold=threshold, num_perm=64)
     return {int(j) for _, j in pairs.tolist()}, time.perf_counter() - t0
 
 
-def near_dup_datasketch(texts: list[str], threshold: float, num_perm: int = 128,
+def near_dup_datasketch(texts: list[str], threshold: float, num_perm: int = 64,
                         lsh_threshold: float = 0.5) -> tuple[set[int], float]:
     """datasketch with the per-shingle update path; its LSH is set below the target threshold (0.5) so its
     recall matches ours, and candidates get the same exact-Jaccard check."""

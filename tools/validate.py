@@ -42,8 +42,8 @@ class ValidateRowsParams(Params):
     near_dup_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Word-shingle Jaccard at or above "
                                       "which two inputs are near duplicates (one row kept per cluster).")
     shingle_words: int = Field(3, ge=1, le=8, description="Words per shingle for near-duplicate detection.")
-    num_perm: int = Field(128, ge=16, le=512, description="MinHash permutations for the LSH index.")
-    leak_threshold: float = Field(0.6, ge=0.3, le=1.0, description="Jaccard with an eval row at or above "
+    num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations for the LSH index.")
+    leak_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Jaccard with an eval row at or above "
                                   "which a row counts as leaked.")
     leak_ngram: int = Field(8, ge=3, le=20, description="Word n-gram length for the eval-overlap check.")
     leak_ngram_share: float = Field(0.5, gt=0, le=1.0, description="Share of a row's n-grams found in the "

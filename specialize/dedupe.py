@@ -211,24 +211,34 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
     return np.asarray(out, dtype=np.int64).reshape(-1, 2), np.asarray(sims, dtype=np.float64)
 
 
-def ngram_overlap(rows: TokenTable, reference: TokenTable, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``rows``: the share of its word n-grams present in ``reference``, and one reference row
-    holding such an n-gram (-1 when none)."""
-    a = rows.kgrams(n)
+def ngram_reference(reference: TokenTable, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference rows' word n-grams, sorted, and the reference row owning each (for ``ngram_share``)."""
     ref = reference.kgrams(n)
-    nrows = len(a)
-    if len(ref.flat) == 0 or len(a.flat) == 0:
-        return np.zeros(nrows), np.full(nrows, -1, dtype=np.int64)
-    ref_owner = np.repeat(np.arange(len(ref)), np.diff(ref.offsets))
+    owner = np.repeat(np.arange(len(ref)), np.diff(ref.offsets))
     order = np.argsort(ref.flat, kind="stable")
-    sorted_ref = ref.flat[order]
-    hit = np.isin(a.flat, sorted_ref)  # sort-merge: far faster than a binary search per n-gram
-    lens = np.diff(a.offsets)
+    return ref.flat[order], owner[order]
+
+
+def ngram_share(grams: TokenTable, ref_sorted: np.ndarray, ref_owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``grams`` (its n-grams): the share found in the reference, and one reference row holding such
+    an n-gram (-1 when none)."""
+    nrows = len(grams)
+    if len(ref_sorted) == 0 or len(grams.flat) == 0:
+        return np.zeros(nrows), np.full(nrows, -1, dtype=np.int64)
+    hit = np.isin(grams.flat, ref_sorted)  # sort-merge: far faster than a binary search per n-gram
+    lens = np.diff(grams.offsets)
     owner_row = np.repeat(np.arange(nrows), lens)
     hits = np.bincount(owner_row, weights=hit.astype(np.float64), minlength=nrows)
     share = np.divide(hits, lens, out=np.zeros(nrows), where=lens > 0)
     match = np.full(nrows, -1, dtype=np.int64)
     hit_idx = np.nonzero(hit)[0]
-    pos = np.searchsorted(sorted_ref, a.flat[hit_idx])  # only the hits need their eval row
-    match[owner_row[hit_idx]] = ref_owner[order[pos]]
+    pos = np.searchsorted(ref_sorted, grams.flat[hit_idx])  # only the hits need their reference row
+    match[owner_row[hit_idx]] = ref_owner[pos]
     return share, match
+
+
+def ngram_overlap(rows: TokenTable, reference: TokenTable, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``rows``: the share of its word n-grams present in ``reference``, and one reference row
+    holding such an n-gram (-1 when none)."""
+    ref_sorted, ref_owner = ngram_reference(reference, n)
+    return ngram_share(rows.kgrams(n), ref_sorted, ref_owner)

@@ -143,13 +143,16 @@ def _gate_config(params: ValidateRowsParams) -> dict[str, Any]:
 
 
 _CHECKER: Any = None
+_CHUNK_CFG: dict[str, Any] = {}
 
 
-def _init_worker(cfg: dict[str, Any]) -> None:
-    global _CHECKER
+def _init_worker(cfg: dict[str, Any], chunk_cfg: dict[str, Any]) -> None:
+    """Per worker: the row checker, plus what the chunk step needs (shingle size, the eval n-gram reference)."""
+    global _CHECKER, _CHUNK_CFG
     from specialize.gates import GateConfig, RowChecker
 
     _CHECKER = RowChecker(GateConfig(**cfg))
+    _CHUNK_CFG = chunk_cfg
 
 
 def _check_chunk(lines: list[bytes]) -> dict[str, Any]:
@@ -167,6 +170,13 @@ def _check_chunk(lines: list[bytes]) -> dict[str, Any]:
         infos[k].gate, infos[k].reason = "trivial", "repetitive"
         infos[k].details = {"unique_word_ratio": round(float(ratio[k]), 3)}
     in_hash = sequence_hashes(table)
+    shingles = table.kgrams(_CHUNK_CFG["shingle_words"])  # row-local work done here, in the worker
+    share = match = None
+    if _CHUNK_CFG.get("ref_sorted") is not None:
+        from specialize.dedupe import ngram_share
+
+        share, match = ngram_share(table.kgrams(_CHUNK_CFG["leak_ngram"]), _CHUNK_CFG["ref_sorted"],
+                                   _CHUNK_CFG["ref_owner"])
     out_hash = np.array([i.output_hash for i in infos], dtype=np.uint64)
     with np.errstate(over="ignore"):
         row_hash = in_hash ^ (out_hash * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1))
@@ -174,7 +184,7 @@ def _check_chunk(lines: list[bytes]) -> dict[str, Any]:
         "fail": [(i.gate, i.reason, i.details) if i.gate else None for i in infos],
         "row_hash": row_hash, "input_hash": in_hash, "output_hash": out_hash,
         "cat": [i.category for i in infos], "diff": [i.difficulty for i in infos],
-        "flat": table.flat, "offsets": table.offsets,
+        "flat": shingles.flat, "offsets": shingles.offsets, "share": share, "match": match,
     }
 
 
@@ -214,6 +224,13 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     n = len(lines)
     stage("read")
     chunks = [lines[i:i + CHUNK] for i in range(0, n, CHUNK)]
+    eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
+    chunk_cfg: dict[str, Any] = {"shingle_words": params.shingle_words, "leak_ngram": params.leak_ngram,
+                                 "ref_sorted": None, "ref_owner": None}
+    if eval_meta:
+        from specialize.dedupe import ngram_reference
+
+        chunk_cfg["ref_sorted"], chunk_cfg["ref_owner"] = ngram_reference(eval_words, params.leak_ngram)
     workers = params.workers or min(2, os.cpu_count() or 1)
     results: list[dict[str, Any]] = []
     if n >= PARALLEL_MIN_ROWS and workers > 1:
@@ -221,13 +238,13 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(cfg,)) as pool:
+                                 initargs=(cfg, chunk_cfg)) as pool:
             for k, res in enumerate(pool.map(_check_chunk, chunks)):
                 results.append(res)
                 if progress:
                     progress(min(n, (k + 1) * CHUNK), n, message="per-row gates")
     else:
-        _init_worker(cfg)
+        _init_worker(cfg, chunk_cfg)
         for k, chunk in enumerate(chunks):
             results.append(_check_chunk(chunk))
             if progress:
@@ -239,29 +256,26 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     output_hash = np.concatenate([r["output_hash"] for r in results]).tolist() if results else []
     cats = [c for r in results for c in r["cat"]]
     diffs = [d for r in results for d in r["diff"]]
-    words = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
+    shingles = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
+    share = np.concatenate([r["share"] for r in results]) if eval_meta and results else None
+    match = np.concatenate([r["match"] for r in results]) if eval_meta and results else None
     del results
     stage("row_gates")
 
     # eval leakage first (a copied eval row is a leak even when it is also a duplicate): exact input match,
     # then word n-gram overlap; MinHash similarity to eval rows comes with the near-duplicate pass below
-    eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
     live = np.array([i for i in range(n) if fail[i] is None], dtype=np.int64)
     if eval_meta:
         for i in live.tolist():
             hit = eval_inputs.get(input_hash[i])
             if hit is not None:
                 fail[i] = ("eval_leak", "exact_eval_match", {"eval_set": hit[0], "eval_line": hit[1]})
-        live = np.array([i for i in live.tolist() if fail[i] is None], dtype=np.int64)
-        from specialize.dedupe import ngram_overlap
-
-        share, match = ngram_overlap(words.take(live), eval_words, params.leak_ngram)
-        for k in np.nonzero(share >= params.leak_ngram_share)[0].tolist():
-            i = int(live[k])
-            name, line = eval_meta[int(match[k])]
-            fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line,
-                                                       "ngram": params.leak_ngram,
-                                                       "share": round(float(share[k]), 3)})
+        for i in np.nonzero(share >= params.leak_ngram_share)[0].tolist():
+            if fail[i] is None:
+                name, line = eval_meta[int(match[i])]
+                fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line,
+                                                           "ngram": params.leak_ngram,
+                                                           "share": round(float(share[i]), 3)})
     stage("eval_leak_exact_ngram")
 
     # exact duplicates and exact label conflicts
@@ -290,7 +304,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
 
     if progress:
         progress(n, n, message="near duplicates")
-    conflicts_flagged += _near_duplicates(params, live, words, eval_words, eval_meta, output_hash, fail)
+    conflicts_flagged += _near_duplicates(params, live, shingles, eval_words, eval_meta, output_hash, fail)
     stage("near_dup_minhash_lsh")
 
     if params.judge_model:
@@ -331,15 +345,14 @@ def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], 
     return meta, table, exact
 
 
-def _near_duplicates(params: ValidateRowsParams, live: Any, words: Any, eval_words: Any,
+def _near_duplicates(params: ValidateRowsParams, live: Any, shingles: Any, eval_words: Any,
                      eval_meta: list[tuple[str, int]], output_hash: list[int], fail: list[Any]) -> list[tuple[int, int]]:
     from specialize.dedupe import TokenTable, similar_pairs
 
-    k = params.shingle_words
-    table = TokenTable.concat([words.take(live), eval_words]) if eval_meta else words.take(live)
-    shingles = table.kgrams(k)
+    rows = shingles.take(live)
+    table = TokenTable.concat([rows, eval_words.kgrams(params.shingle_words)]) if eval_meta else rows
     threshold = min(params.near_dup_threshold, params.leak_threshold if eval_meta else 1.0)
-    pairs, sims = similar_pairs(shingles, threshold=threshold, num_perm=params.num_perm)
+    pairs, sims = similar_pairs(table, threshold=threshold, num_perm=params.num_perm)
     m = len(live)
     edges: dict[int, list[tuple[int, float, bool]]] = {}
     flagged: list[tuple[int, int]] = []

@@ -127,11 +127,16 @@ def unique_ratio(table: TokenTable) -> np.ndarray:
     lens = np.diff(table.offsets)
     if len(table.flat) == 0:
         return np.ones(n)
-    rid = np.repeat(np.arange(n), lens)
-    order = np.lexsort((table.flat, rid))
-    f, r = table.flat[order], rid[order]
-    new = np.r_[True, (f[1:] != f[:-1]) | (r[1:] != r[:-1])]
-    distinct = np.bincount(r[new], minlength=n)
+    rid = np.repeat(np.arange(n, dtype=np.uint64), lens)
+    if n < (1 << 20):  # one sort of (row, top 44 bits of the word hash) keys
+        keys = np.sort((table.flat >> np.uint64(20)) | (rid << np.uint64(44)))
+        first = np.r_[True, keys[1:] != keys[:-1]]
+        distinct = np.bincount((keys[first] >> np.uint64(44)).astype(np.int64), minlength=n)
+    else:
+        order = np.lexsort((table.flat, rid))
+        f, r = table.flat[order], rid[order]
+        first = np.r_[True, (f[1:] != f[:-1]) | (r[1:] != r[:-1])]
+        distinct = np.bincount(r[first].astype(np.int64), minlength=n)
     return np.divide(distinct, lens, out=np.ones(n), where=lens > 0)
 
 
@@ -225,7 +230,11 @@ def ngram_share(grams: TokenTable, ref_sorted: np.ndarray, ref_owner: np.ndarray
     nrows = len(grams)
     if len(ref_sorted) == 0 or len(grams.flat) == 0:
         return np.zeros(nrows), np.full(nrows, -1, dtype=np.int64)
-    hit = np.isin(grams.flat, ref_sorted)  # sort-merge: far faster than a binary search per n-gram
+    order = np.argsort(grams.flat)
+    queries = grams.flat[order]  # sorted queries make the binary searches walk the reference in order
+    pos = np.minimum(np.searchsorted(ref_sorted, queries), len(ref_sorted) - 1)
+    hit = np.empty(len(queries), dtype=bool)
+    hit[order] = ref_sorted[pos] == queries
     lens = np.diff(grams.offsets)
     owner_row = np.repeat(np.arange(nrows), lens)
     hits = np.bincount(owner_row, weights=hit.astype(np.float64), minlength=nrows)

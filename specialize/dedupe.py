@@ -176,8 +176,8 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
     offsets_u = shingles.offsets.astype(np.uint64)
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(shingles.flat, offsets_u, num_perm, seed)
     lsh = rensa.RMinHashLSH(threshold=threshold, num_perm=num_perm, num_bands=bands)
-    lsh.insert_matrix(matrix, 0)
-    flags = np.fromiter(lsh.query_duplicate_flags_matrix(matrix), dtype=bool, count=n)
+    # flags every row sharing a band with another row (both members of a pair), in one pass
+    flags = np.fromiter(lsh.query_duplicate_flags_matrix_one_shot(matrix), dtype=bool, count=n)
     empty = np.diff(shingles.offsets) == 0
     flagged = np.nonzero(flags & ~empty)[0]
     if len(flagged) < 2:
@@ -185,7 +185,8 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
     sub = shingles.take(flagged)
     digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(
         sub.flat, sub.offsets.astype(np.uint64), num_perm, seed).to_rows(), dtype=np.uint64)
-    pairs = set()
+    found: list[np.ndarray] = []
+    big: set[tuple[int, int]] = set()
     for b in range(bands):
         block = digests[:, b * r:(b + 1) * r]
         key = np.zeros(len(block), dtype=np.uint64)
@@ -195,21 +196,36 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
         order = np.argsort(key, kind="stable")
         ks = key[order]
         starts = np.nonzero(np.r_[True, ks[1:] != ks[:-1]])[0]
-        ends = np.r_[starts[1:], len(ks)]
-        multi = (ends - starts) >= 2
-        for s, e in zip(starts[multi].tolist(), ends[multi].tolist()):
-            members = np.sort(flagged[order[s:e]])
-            # link each member to every earlier member of its bucket (buckets are tiny in practice)
-            if e - s > 50:  # a huge bucket (boilerplate): chain neighbours instead of all pairs
-                for a, c in zip(members[:-1], members[1:]):
-                    pairs.add((int(a), int(c)))
+        sizes = np.diff(np.r_[starts, len(ks)])
+        two = starts[sizes == 2]  # the usual bucket: one pair, handled without Python loops
+        if len(two):
+            a, c = flagged[order[two]], flagged[order[two + 1]]
+            found.append(np.stack([np.minimum(a, c), np.maximum(a, c)], axis=1))
+        for s, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
+            members = np.sort(flagged[order[s:s + size]]).tolist()
+            if size > 50:  # a huge bucket (boilerplate): chain neighbours instead of all pairs
+                big.update(zip(members[:-1], members[1:]))
                 continue
-            for x in range(len(members)):
-                for y in range(x + 1, len(members)):
-                    pairs.add((int(members[x]), int(members[y])))
+            big.update((members[x], members[y]) for x in range(size) for y in range(x + 1, size))
+    if big:
+        found.append(np.asarray(sorted(big), dtype=np.int64).reshape(-1, 2))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    pairs = np.unique(np.concatenate(found).astype(np.int64), axis=0).tolist()
     out, sims = [], []
-    for i, j in sorted(pairs):
-        sim = jaccard_rows(shingles, i, shingles, j)
+    flat, offs = shingles.flat, shingles.offsets
+    cache: dict[int, set[int]] = {}
+
+    def shingle_set(i: int) -> set[int]:
+        got = cache.get(i)
+        if got is None:
+            got = cache[i] = set(flat[offs[i]:offs[i + 1]].tolist())
+        return got
+
+    for i, j in pairs:
+        x, y = shingle_set(i), shingle_set(j)
+        inter = len(x & y)
+        sim = inter / (len(x) + len(y) - inter) if (x or y) else 1.0
         if sim >= threshold:
             out.append((i, j))
             sims.append(sim)

@@ -63,7 +63,7 @@ def main() -> None:
     url = queue.get(timeout=30)
     cats = [f"c{i}" for i in range(args.requests // 8)]
     try:
-        params = GenerateBatchParams(model="openai/bench", api_base=url, task_description="Bench task.",
+        params = GenerateBatchParams(model=os.environ.get("BENCH_MODEL", "openai/bench"), api_base=url, task_description="Bench task.",
                                      categories=cats, difficulties=["easy", "hard"], rows_per_cell=4,
                                      rows_per_request=1, concurrency=args.concurrency, max_retries=3)
         # warm up litellm's import and client outside the timing

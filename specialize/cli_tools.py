@@ -159,7 +159,7 @@ def add_command(app: Any, spec: ToolSpec) -> None:
             typer.echo(result.model_dump_json(indent=2))
         else:
             render_result(spec, result)
-            if spec.starts_job:
+            if spec.starts_job and getattr(result, "job_id", None):
                 typer.echo(f"Follow it with: specialize job-status --job-id {result.job_id}")  # type: ignore
 
     callback.__name__ = spec.name

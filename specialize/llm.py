@@ -98,7 +98,7 @@ class ResponseCache:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per insert, still crash-safe
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per cached answer
             self._local.conn = conn
         return conn
 
@@ -176,6 +176,7 @@ class LLMClient:
         self.cache = ResponseCache(cache_path or workspace_root() / "cache" / "llm.sqlite") if cache else None
         self.stats = UsageStats()
         self._lock = threading.Lock()
+        self._unpriced: set[str] = set()
 
     # -- one request ------------------------------------------------------------------------------------
     async def achat(self, req: ChatRequest) -> ChatResponse:
@@ -259,13 +260,13 @@ class LLMClient:
         usage = getattr(raw, "usage", None)
         cost: float | None = None
         hidden = getattr(raw, "_hidden_params", None) or {}
-        if hidden.get("response_cost") is not None:  # litellm already priced it while logging: reuse that
-            cost = float(hidden["response_cost"])
-        else:
+        if isinstance(hidden.get("response_cost"), (int, float)):
+            cost = float(hidden["response_cost"])  # litellm already priced it while logging the call
+        elif req.model not in self._unpriced:
             try:
                 cost = float(litellm.completion_cost(completion_response=raw))
-            except Exception:  # unknown price (local model, new model)
-                cost = None
+            except Exception:  # unknown price (local model, new model): do not ask again for this model
+                self._unpriced.add(req.model)
         return ChatResponse(text=text, model=req.model, latency_s=latency,
                             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0), cost_usd=cost)

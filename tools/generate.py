@@ -1,0 +1,396 @@
+"""generate_batch: synthetic rows from a teacher LLM, following a plan of categories x difficulties x counts.
+
+Each plan cell is split into requests of ``rows_per_request`` rows; every request renders the jinja2 prompt
+(default ``references/prompts/generate_rows.j2``) and goes through ``specialize.llm.LLMClient`` (bounded
+concurrency, retries with backoff honouring Retry-After, SQLite cache keyed by model + messages + params), so
+running a plan again costs no calls. Rows land in ``data/generated/batch_NNN.jsonl`` with provenance; what cannot
+be parsed lands in ``batch_NNN.rejected.jsonl`` with the raw text and a reason. ``batch_NNN.done.jsonl`` lists
+finished requests, so an interrupted plan resumes without repeating them. Large plans run as jobs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import random
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from specialize import jobs
+from specialize.catalog import tool
+from specialize.errors import InvalidInput
+from specialize.schema import Params, Result
+from specialize.workspace import rel, resolve_path
+
+JOB_MIN_REQUESTS = 50
+DEFAULT_TEMPLATE = "builtin:prompts/generate_rows.j2"
+
+
+class PlanCell(BaseModel):
+    category: str = Field(description="Category label of the rows in this cell.")
+    difficulty: str = Field(description="Difficulty label (e.g. easy, medium, hard).")
+    count: int = Field(ge=1, le=1_000_000, description="Rows wanted in this cell.")
+
+
+class GenerateBatchParams(Params):
+    model: str = Field(description="Teacher model as a litellm string (e.g. 'openai/gpt-4o-mini', "
+                       "'anthropic/claude-...'); its API key is read from the environment, never passed here.")
+    api_base: str | None = Field(None, description="OpenAI-compatible base URL (local llama.cpp server, proxy).")
+    plan_path: str | None = Field(None, description="YAML plan, or a task.yaml with a generation_plan section "
+                                  "(cells, difficulty_guide, languages, required_edge_cases, negative_constraints); "
+                                  "its description and schema are used unless given here.")
+    task_description: str | None = Field(None, description="What the small model must do (overrides the plan's).")
+    schema_path: str | None = Field(None, description="JSON Schema file of the output contract (overrides the plan's).")
+    cells: list[PlanCell] = Field(default_factory=list, description="Explicit plan cells (category, difficulty, "
+                                  "count); added to the plan file's cells.")
+    categories: list[str] = Field(default_factory=list, description="With difficulties and rows_per_cell: a full grid.")
+    difficulties: list[str] = Field(default_factory=list, description="Difficulty labels for the grid.")
+    rows_per_cell: int = Field(0, ge=0, description="Rows per category x difficulty cell of the grid.")
+    required_edge_cases: list[str] = Field(default_factory=list, description="Edge cases to work in; spread "
+                                           "round-robin over the requests.")
+    negative_constraints: list[str] = Field(default_factory=list, description="Things rows must never do.")
+    seed_examples_path: str | None = Field(None, description="JSONL of hand-written rows; up to 3 are shown in "
+                                           "each prompt as shape references.")
+    template_path: str = Field(DEFAULT_TEMPLATE, description="jinja2 prompt template (its sha256 goes into "
+                               "every row's provenance).")
+    system_prompt: str | None = Field(None, description="System message to put at the start of every row.")
+    rows_per_request: int = Field(5, ge=1, le=100, description="Rows asked for in one request.")
+    temperature: float = Field(0.9, ge=0, le=2, description="Teacher sampling temperature.")
+    max_tokens: int = Field(4096, ge=64, description="Completion token cap per request.")
+    concurrency: int = Field(8, ge=1, le=512, description="Requests in flight at once.")
+    max_retries: int = Field(6, ge=0, le=30, description="Retries per request on 429/5xx/timeouts.")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
+    seed: int = Field(0, description="Plan seed: request seeds, edge-case spread and row ids derive from it.")
+    out_dir: str = Field("data/generated", description="Folder for batch_NNN.jsonl and its companions.")
+    resume_batch: str | None = Field(None, description="Continue an interrupted plan into this batch file "
+                                     "(e.g. data/generated/batch_003.jsonl); finished requests are skipped.")
+    as_job: bool = Field(False, description="Run as a background job (automatic above 50 requests).")
+
+
+class Usage(Result):
+    requests: int = Field(0, description="Requests made (cached ones included).")
+    http_calls: int = Field(0, description="HTTP calls that went out (retries included).")
+    cache_hits: int = Field(0, description="Requests answered from the cache.")
+    retries: int = Field(0, description="Retries after 429/5xx/timeouts.")
+    failures: int = Field(0, description="Requests that still failed after their retries.")
+    prompt_tokens: int = Field(0, description="Prompt tokens.")
+    completion_tokens: int = Field(0, description="Completion tokens.")
+    cost_usd: float = Field(0.0, description="Cost of the calls made now (litellm prices; cache hits are free).")
+    cost_known: bool = Field(True, description="False when some model's price is unknown to litellm.")
+
+
+class GenerateBatchResult(Result):
+    job_id: str | None = Field(None, description="Set when the plan runs as a job; follow it with job_status.")
+    run_dir: str | None = Field(None, description="The job's folder, when run as a job.")
+    kind: str = Field("generate_batch", description="Job kind.")
+    state: str = Field("succeeded", description="'succeeded' for an in-call run; the job state otherwise.")
+    batch_path: str = Field(description="JSONL of generated rows (chat format with meta and provenance).")
+    rejected_path: str = Field(description="Unparsable answers and failed requests, with raw text and reason.")
+    planned_rows: int = Field(description="Rows the plan asks for.")
+    requests: int = Field(description="Requests the plan needs.")
+    rows: int = Field(0, description="Rows written to the batch so far.")
+    rejected: int = Field(0, description="Rejected records written so far.")
+    failed_requests: int = Field(0, description="Requests that failed after retries (re-run to retry them).")
+    skipped_requests: int = Field(0, description="Requests already finished in an earlier run (resume).")
+    template_sha256: str = Field(description="sha256 of the prompt template.")
+    usage: Usage = Field(default_factory=Usage, description="Calls, cache hits, retries, tokens and cost.")
+    version: str | None = Field(None, description="Dataset version of the batch file (ds-...).")
+
+
+# -- the plan ------------------------------------------------------------------------------------------------
+
+
+def load_plan_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path.name} is not a YAML mapping.", fix="Write the plan as a YAML mapping.")
+    plan = dict(data.get("generation_plan") or data)
+    plan.setdefault("task_description", data.get("task_description") or data.get("description"))
+    schema = plan.get("schema") or data.get("schema")
+    if schema and not str(schema).startswith("builtin:") and not Path(str(schema)).is_absolute():
+        schema = str(path.parent / str(schema))
+    plan["schema"] = schema
+    return plan
+
+
+def load_plan_cells(path: Path) -> list[dict[str, Any]]:
+    plan = load_plan_file(path)
+    return _grid(plan.get("cells") or [], plan.get("categories") or [], plan.get("difficulties") or [],
+                 int(plan.get("rows_per_cell") or 0))
+
+
+def _grid(cells: list[Any], categories: list[str], difficulties: list[str], per_cell: int) -> list[dict[str, Any]]:
+    out = [PlanCell.model_validate(c).model_dump() if not isinstance(c, PlanCell) else c.model_dump() for c in cells]
+    if categories and difficulties and per_cell:
+        out += [{"category": c, "difficulty": d, "count": per_cell} for c in categories for d in difficulties]
+    return out
+
+
+def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+    """Every request of the plan (cell, n, seed, rendered messages), the template's sha256, and the plan."""
+    import jinja2
+
+    plan: dict[str, Any] = {}
+    if params.plan_path:
+        plan = load_plan_file(resolve_path(params.plan_path, arg="plan_path", must_exist=True))
+    cells = _grid(plan.get("cells") or [], plan.get("categories") or [], plan.get("difficulties") or [],
+                  int(plan.get("rows_per_cell") or 0))
+    cells += _grid(params.cells, params.categories, params.difficulties, params.rows_per_cell)
+    if not cells:
+        raise InvalidInput("The plan has no cells.", fix="Pass cells, a categories x difficulties grid with "
+                           "rows_per_cell, or a plan_path whose plan has cells.")
+    description = params.task_description or plan.get("task_description")
+    if not description:
+        raise InvalidInput("No task description.", fix="Pass task_description or a plan with a description.")
+    contract = "Free text (no output schema was given)."
+    schema_ref = params.schema_path or plan.get("schema")
+    if schema_ref:
+        schema_file = resolve_path(schema_ref, arg="schema_path", must_exist=True)
+        contract = "A JSON object matching this JSON Schema (compact, on one line):\n" + schema_file.read_text().strip()
+    tpl_path = resolve_path(params.template_path, arg="template_path", must_exist=True)
+    tpl_text = tpl_path.read_text()
+    tpl_sha = hashlib.sha256(tpl_text.encode()).hexdigest()
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(tpl_text)
+    edge = list(plan.get("required_edge_cases") or []) + list(params.required_edge_cases)
+    negative = list(plan.get("negative_constraints") or []) + list(params.negative_constraints)
+    guide = plan.get("difficulty_guide") or {}
+    langs = plan.get("languages") or {}
+    lang_text = ", ".join(f"{k} {v:.0%}" if isinstance(v, (int, float)) else str(k) for k, v in langs.items()) \
+        if isinstance(langs, dict) else ", ".join(map(str, langs))
+    examples = _examples(params)
+    rng = random.Random(params.seed)
+    reqs: list[dict[str, Any]] = []
+    for cell in cells:
+        batches = math.ceil(cell["count"] / params.rows_per_request)
+        left = cell["count"]
+        for b in range(batches):
+            n = min(params.rows_per_request, left)
+            left -= n
+            idx = len(reqs)
+            picked = [edge[(idx + k) % len(edge)] for k in range(min(2, len(edge)))] if edge else []
+            shown = rng.sample(examples, min(3, len(examples))) if examples else []
+            prompt = template.render(task_description=description, output_contract=contract,
+                                     category=cell["category"], difficulty=cell["difficulty"],
+                                     difficulty_hint=guide.get(cell["difficulty"], ""), n=n, batch_index=b + 1,
+                                     batches_in_cell=batches, edge_cases=picked, negative_constraints=negative,
+                                     languages=lang_text, examples=shown)
+            seed = (params.seed * 1_000_003 + idx) % (2 ** 31)
+            reqs.append({"index": idx, "category": cell["category"], "difficulty": cell["difficulty"], "n": n,
+                         "seed": seed, "messages": [{"role": "user", "content": prompt}]})
+    plan_sha = hashlib.sha256(json.dumps([{k: r[k] for k in ("category", "difficulty", "n", "seed", "messages")}
+                                          for r in reqs], sort_keys=True).encode()).hexdigest()
+    for r in reqs:
+        r["key"] = hashlib.sha256(json.dumps([params.model, r["messages"], r["seed"], params.temperature,
+                                              params.max_tokens], sort_keys=True).encode()).hexdigest()[:24]
+    return reqs, tpl_sha, {"plan_sha256": plan_sha}
+
+
+def _examples(params: GenerateBatchParams) -> list[str]:
+    if not params.seed_examples_path:
+        return []
+    from specialize.formats import input_text, iter_jsonl, output_text
+
+    path = resolve_path(params.seed_examples_path, arg="seed_examples_path", must_exist=True)
+    out = []
+    for row in iter_jsonl(path):
+        out.append(json.dumps({"input": input_text(row), "output": _maybe_json(output_text(row))}, ensure_ascii=False))
+        if len(out) >= 50:
+            break
+    return out
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# -- turning answers into rows ------------------------------------------------------------------------------
+
+
+def to_row(obj: dict[str, Any], system_prompt: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """A teacher object as a canonical row, or ``(None, reason)``."""
+    def text(v: Any) -> str:
+        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+    if isinstance(obj.get("messages"), list):
+        row = {"messages": obj["messages"]}
+    elif "input" in obj and "output" in obj:
+        row = {"messages": [{"role": "user", "content": text(obj["input"])},
+                            {"role": "assistant", "content": text(obj["output"])}]}
+    elif "instruction" in obj and "output" in obj:
+        user = obj["instruction"] + (f"\n\n{obj['input']}" if obj.get("input") else "")
+        row = {"messages": [{"role": "user", "content": text(user)},
+                            {"role": "assistant", "content": text(obj["output"])}]}
+    elif {"prompt", "chosen", "rejected"} <= set(obj):
+        return {k: obj[k] for k in ("prompt", "chosen", "rejected")}, None
+    else:
+        return None, "unrecognised_row_shape"
+    if system_prompt and row["messages"] and row["messages"][0].get("role") != "system":
+        row["messages"].insert(0, {"role": "system", "content": system_prompt})
+    return row, None
+
+
+class _Writer:
+    """Appends rows, rejects and done-markers as each request finishes (thread-safe, flushed each time)."""
+
+    def __init__(self, batch: Path, params: GenerateBatchParams, tpl_sha: str, plan_sha: str,
+                 progress: Any, planned_rows: int, rows_done: int) -> None:
+        self.batch, self.params, self.tpl_sha, self.plan_sha = batch, params, tpl_sha, plan_sha
+        self.rej_path = batch.with_name(batch.stem + ".rejected.jsonl")
+        self.done_path = batch.with_name(batch.stem + ".done.jsonl")
+        self.lock = threading.Lock()
+        self.rows = rows_done
+        self.rejected = _count(self.rej_path)
+        self.failed = 0
+        self.progress = progress
+        self.planned = planned_rows
+
+    def finish(self, req: dict[str, Any], res: Any) -> None:
+        from specialize.errors import UpstreamError
+        from specialize.formats import dumps_line
+        from specialize.textjson import extract_objects
+
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        rows: list[dict[str, Any]] = []
+        rejects: list[dict[str, Any]] = []
+        base = {"request_index": req["index"], "category": req["category"], "difficulty": req["difficulty"],
+                "seed": req["seed"], "created_at": now}
+        if isinstance(res, UpstreamError):
+            rejects.append({**base, "reason": "upstream_error", "error": str(res)[:500], "raw": None})
+        else:
+            objs, bad = extract_objects(res.text)
+            for frag, why in bad:
+                rejects.append({**base, "reason": why, "raw": frag})
+            for obj in objs:
+                row, why = to_row(obj, self.params.system_prompt)
+                if row is None or len(rows) >= req["n"]:
+                    rejects.append({**base, "reason": why or "beyond_requested_count",
+                                    "raw": json.dumps(obj, ensure_ascii=False)[:2000]})
+                    continue
+                k = len(rows)
+                meta = {"category": req["category"], "difficulty": req["difficulty"], "source": "generated"}
+                if isinstance(obj.get("language"), str):
+                    meta["language"] = obj["language"]
+                row = {"id": f"gen-{self.plan_sha[:8]}-{req['index']:05d}-{k:02d}", **row, "meta": meta,
+                       "provenance": {"teacher": self.params.model, "template": self.params.template_path,
+                                      "template_sha256": self.tpl_sha, "category": req["category"],
+                                      "difficulty": req["difficulty"], "seed": req["seed"],
+                                      "request_index": req["index"], "plan_sha256": self.plan_sha,
+                                      "cached": bool(getattr(res, "cached", False)), "created_at": now}}
+                rows.append(row)
+            if not objs and not bad:
+                rejects.append({**base, "reason": "no_json_rows_in_answer", "raw": res.text[:2000]})
+        with self.lock:
+            with open(self.batch, "a", encoding="utf-8") as fh:
+                fh.writelines(dumps_line(r) + "\n" for r in rows)
+            if rejects:
+                with open(self.rej_path, "a", encoding="utf-8") as fh:
+                    fh.writelines(dumps_line(r) + "\n" for r in rejects)
+            if not isinstance(res, UpstreamError):  # failed requests stay undone, so a re-run retries them
+                with open(self.done_path, "a") as fh:
+                    fh.write(json.dumps({"key": req["key"], "index": req["index"], "rows": len(rows)}) + "\n")
+            else:
+                self.failed += 1
+            self.rows += len(rows)
+            self.rejected += len(rejects)
+            if self.progress:
+                self.progress(self.rows, self.planned, message=f"{self.rows}/{self.planned} rows")
+
+
+def _count(path: Path) -> int:
+    return sum(1 for _ in open(path, "rb")) if path.exists() else 0
+
+
+def _next_batch(out_dir: Path) -> Path:
+    nums = [int(m.group(1)) for p in out_dir.glob("batch_*.jsonl") if (m := re.fullmatch(r"batch_(\d+)\.jsonl", p.name))]
+    return out_dir / f"batch_{(max(nums) + 1) if nums else 1:03d}.jsonl"
+
+
+@tool(starts_job=True, open_world=True)
+def generate_batch(params: GenerateBatchParams, *, progress=None) -> GenerateBatchResult:
+    """Generate synthetic rows with a teacher LLM from a plan (categories x difficulties x counts).
+
+    The prompt is a jinja2 template (default builtin:prompts/generate_rows.j2) filled with the task
+    description, output contract (JSON Schema), cell, edge cases and negative constraints. Calls run
+    concurrently with retries and an on-disk cache (re-running a plan makes no calls). Rows go to
+    data/generated/batch_NNN.jsonl with provenance (teacher, template hash, category, difficulty, seed,
+    created_at); unparsable answers go to batch_NNN.rejected.jsonl. Plans above 50 requests (or as_job=true)
+    run as a job; resume_batch continues an interrupted plan. API keys come only from the environment.
+    """
+    reqs, tpl_sha, _ = build_requests(params)
+    out_dir = resolve_path(params.out_dir, arg="out_dir", for_write=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    batch = resolve_path(params.resume_batch, arg="resume_batch", for_write=True) if params.resume_batch \
+        else _next_batch(out_dir)
+    batch.touch()
+    if params.as_job or len(reqs) > JOB_MIN_REQUESTS:
+        from specialize.tools.job_tools import to_handle
+
+        payload = params.model_copy(update={"as_job": False, "resume_batch": rel(batch)})
+        h = to_handle(jobs.start_job("generate_batch", "specialize.tools.generate:generate_worker", payload))
+        return GenerateBatchResult(job_id=h.job_id, run_dir=h.run_dir, state=h.state, batch_path=rel(batch),
+                                   rejected_path=rel(batch.with_name(batch.stem + ".rejected.jsonl")),
+                                   planned_rows=sum(r["n"] for r in reqs), requests=len(reqs),
+                                   template_sha256=tpl_sha)
+    return run_plan(params, batch, progress=progress)
+
+
+def generate_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
+    params = GenerateBatchParams.model_validate(raw)
+    batch = resolve_path(params.resume_batch or "", arg="resume_batch", for_write=True)
+
+    def progress(step: int, total: int, message: str | None = None) -> None:
+        ctx.progress(step, total, message=message)
+
+    res = run_plan(params, batch, progress=progress)
+    ctx.log(f"batch {res.batch_path}: {res.rows} rows, {res.rejected} rejected, {res.usage.http_calls} HTTP calls")
+    return res.model_dump()
+
+
+def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) -> GenerateBatchResult:
+    from specialize import registry
+    from specialize.llm import ChatRequest, LLMClient
+
+    reqs, tpl_sha, info = build_requests(params)
+    planned = sum(r["n"] for r in reqs)
+    done_path = batch.with_name(batch.stem + ".done.jsonl")
+    done: dict[str, int] = {}
+    if done_path.exists():
+        for line in done_path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+                done[rec["key"]] = rec.get("rows", 0)
+            except (ValueError, KeyError):
+                continue
+    todo = [r for r in reqs if r["key"] not in done]
+    writer = _Writer(batch, params, tpl_sha, info["plan_sha256"], progress, planned, _count(batch))
+    client = LLMClient(api_base=params.api_base, concurrency=params.concurrency, max_retries=params.max_retries,
+                       timeout_s=params.timeout_s)
+    chat_reqs = [ChatRequest(model=params.model, messages=r["messages"], temperature=params.temperature,
+                             max_tokens=params.max_tokens, seed=r["seed"]) for r in todo]
+    client.chat_many(chat_reqs, on_done=lambda i, res: writer.finish(todo[i], res))
+    st = client.stats
+    usage = Usage(requests=st.requests, http_calls=st.http_calls, cache_hits=st.cache_hits, retries=st.retries,
+                  failures=st.failures, prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,
+                  cost_usd=round(st.cost_usd, 6), cost_known=st.cost_known)
+    stats_path = batch.with_name(batch.stem + ".stats.json")
+    stats_path.write_text(json.dumps({"usage": usage.model_dump(), "template_sha256": tpl_sha, **info,
+                                      "planned_rows": planned, "requests": len(reqs)}, indent=2))
+    version = None
+    if writer.rows:
+        version = registry.record_dataset(batch, kind="generated", config={
+            "teacher": params.model, "template_sha256": tpl_sha, **info, "seed": params.seed})["version"]
+    return GenerateBatchResult(batch_path=rel(batch), rejected_path=rel(writer.rej_path), planned_rows=planned,
+                               requests=len(reqs), rows=writer.rows, rejected=writer.rejected,
+                               failed_requests=writer.failed, skipped_requests=len(reqs) - len(todo),
+                               template_sha256=tpl_sha, usage=usage, version=version)

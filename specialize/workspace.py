@@ -88,7 +88,8 @@ def resolve_path(
     raw = Path(text).expanduser()
     candidate = raw if raw.is_absolute() else ws / raw
     resolved = candidate.resolve()  # follows symlinks, collapses '..'
-    allowed = [ws] if for_write else [ws, *_read_roots()]
+    # bundled references are readable by absolute path too (a task card names files beside itself)
+    allowed = [ws] if for_write else [ws, references_root().resolve(), *_read_roots()]
     if not any(_inside(resolved, r) for r in allowed):
         how = "a symlink that leads" if resolved != Path(os.path.abspath(candidate)) else "a path that lies"
         raise PathEscape(

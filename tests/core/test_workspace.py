@@ -63,3 +63,12 @@ def test_env_workspace_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("SPECIALIZE_WORKSPACE", str(tmp_path / "w2"))
     assert workspace_root() == (tmp_path / "w2").resolve()
     assert os.path.isdir(tmp_path / "w2")
+
+
+def test_bundled_references_are_readable_by_absolute_path_but_not_writable(workspace):
+    from specialize.workspace import references_root
+
+    inside = references_root() / "__init__.py"
+    assert resolve_path(str(inside), arg="schema", must_exist=True) == inside.resolve()
+    with pytest.raises(PathEscape):
+        resolve_path(str(inside), arg="out", for_write=True)

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from specialize import jobs
 from specialize.catalog import tool
+from specialize.registry import sha256_file
 from specialize.errors import InvalidInput
 from specialize.schema import Params, Result
 from specialize.tools.job_tools import JobHandle, to_handle
@@ -79,14 +80,6 @@ class RunEvalResult(Result):
                                                                       "unknown).")
     top_failure_buckets: list[dict[str, Any]] = Field(default_factory=list, description="Worst buckets overall.")
     job: JobHandle | None = Field(None, description="Set when the evaluation was started as a job.")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_eval_rows(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -227,7 +220,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     doc = {
         "kind": "eval_results",
         "model": model.describe(),
-        "eval_set": {"path": rel(set_path), "sha256": _sha256(set_path), "rows": len(rows) + len(rejected)},
+        "eval_set": {"path": rel(set_path), "sha256": sha256_file(set_path), "rows": len(rows) + len(rejected)},
         "task_type": p.task_type, "primary_metric": primary,
         "n": len(examples), "n_failed_generations": len(examples) - len(ok),
         "metrics": metrics,

@@ -227,3 +227,37 @@ def finish_run(ctx: JobContext, trainer, tok, *, info: dict[str, Any], callback)
     ctx.progress(trainer.state.global_step, trainer.state.max_steps, metrics={"eval_loss": eval_loss},
                  message="done", force=True)
     return run
+
+
+def resume_point(ctx: JobContext) -> str | None:
+    """The checkpoint a resumed job continues from (None on a first attempt or before the first save)."""
+    if not ctx.resume:
+        return None
+    ckpt = last_checkpoint(ctx.run_dir, log=ctx.log)
+    ctx.log(f"resume: continuing from {ckpt}" if ckpt else "resume: no checkpoint yet, starting from step 0")
+    return ckpt
+
+
+def train_and_finish(trainer_cls, ctx: JobContext, prep, *, model, peft_cfg, args, callback,
+                     report: bool = True) -> dict[str, Any]:
+    """Build a TRL trainer (SFT or DPO) with the job callback and early stopping, train, and write the run."""
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+
+    has_eval = bool(prep.eval)
+    callbacks = [callback] if report else []
+    if has_eval and prep.recipe.early_stopping:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=prep.recipe.early_stopping_patience))
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(prep.train),
+        eval_dataset=Dataset.from_list(prep.eval) if has_eval else None,
+        processing_class=prep.tokenizer,
+        peft_config=peft_cfg,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=resume_point(ctx))
+    if not trainer.is_world_process_zero():
+        return {}
+    return finish_run(ctx, trainer, prep.tokenizer, info=prep.info, callback=callback)

@@ -9,15 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from specialize.jobs import JobContext
-from specialize.training.common import JobCallback, common_args, finish_run
+from specialize.training.common import JobCallback, common_args, train_and_finish
 from specialize.training.prepare import prepare
-from specialize.training.sft import _resume_point
 
 
 def run_dpo(raw: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     prep = prepare("train_dpo", raw, ctx)
-    from datasets import Dataset
-    from transformers import EarlyStoppingCallback
     from trl import DPOConfig, DPOTrainer
 
     from specialize.training.common import load_model
@@ -28,20 +25,5 @@ def run_dpo(raw: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     has_eval = bool(prep.eval)
     args = DPOConfig(**common_args(recipe, method, ctx.run_dir, has_eval), beta=recipe.dpo_beta,
                      max_length=recipe.max_seq_length)
-    callback = JobCallback.make(ctx)
-    callbacks = [callback]
-    if has_eval and recipe.early_stopping:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(prep.train),
-        eval_dataset=Dataset.from_list(prep.eval) if has_eval else None,
-        processing_class=prep.tokenizer,
-        peft_config=peft_cfg,
-        callbacks=callbacks,
-    )
-    trainer.train(resume_from_checkpoint=_resume_point(ctx))
-    if not trainer.is_world_process_zero():
-        return {}
-    return finish_run(ctx, trainer, prep.tokenizer, info=prep.info, callback=callback)
+    return train_and_finish(DPOTrainer, ctx, prep, model=model, peft_cfg=peft_cfg, args=args,
+                            callback=JobCallback.make(ctx))

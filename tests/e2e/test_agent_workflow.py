@@ -30,7 +30,7 @@ WORDS = {"billing": ["invoice", "charge", "refund", "card", "payment", "receipt"
 
 def teacher(body: dict) -> str:
     """A scripted teacher: the rows it writes are varied, valid and labelled, wrapped in chatter."""
-    prompt = body["messages"][-1]["content"]
+    prompt = "\n".join(str(m.get("content", "")) for m in body["messages"])
     if "RESPONSE A" in prompt:  # the same server also plays the judge
         return judge(prompt)
     n = int(re.search(r"Write (\d+) new examples", prompt).group(1))

@@ -164,11 +164,14 @@ class Demo:
 
     def generate(self) -> str:
         model, api_base = (self.teacher, None) if self.teacher else (f"openai/{TEACHER_ALIAS}", self.local_llm())
-        plan = _scaled_plan(self.s.gen_rows)
-        res = self.call("generate_batch", model=model, api_base=api_base, plan_path=f"{TASK}/task.yaml",
-                        cells=plan, seed_examples_path=f"{TASK}/seeds.jsonl", rows_per_request=4,
-                        temperature=0.8, max_tokens=1024, concurrency=2, timeout_s=300,
-                        out_dir=f"{self.out}/data/generated")
+        card = _task_card()
+        gp = card["generation_plan"]
+        res = self.call("generate_batch", model=model, api_base=api_base, task_description=card["description"],
+                        schema_path=f"{TASK}/schema.json", cells=_scaled_plan(self.s.gen_rows),
+                        required_edge_cases=gp.get("required_edge_cases", []),
+                        negative_constraints=gp.get("negative_constraints", []),
+                        seed_examples_path=f"{TASK}/seeds.jsonl", rows_per_request=4, temperature=0.8,
+                        max_tokens=512, concurrency=2, timeout_s=300, out_dir=f"{self.out}/data/generated")
         if res.job_id:
             status = self.follow(res.job_id, "generate_batch")
             res = self.tools["generate_batch"].result.model_validate(status["result"])
@@ -299,21 +302,29 @@ def _fmt_metric(res: Any) -> str:
     return f"{name} {metric}"
 
 
-def _scaled_plan(total: int) -> list[dict[str, Any]]:
+def _scaled_plan(total: int, rows_per_request: int = 4) -> list[dict[str, Any]]:
+    """One cell per category (difficulties taken in turn), sized so every request asks for full rows.
+
+    The task card's plan has 24 small cells; asked of a local CPU teacher that is 24 slow requests, so the demo
+    keeps its categories and spreads the difficulties across them instead.
+    """
+    card = _task_card()
+    categories = list(dict.fromkeys(c["category"] for c in card["generation_plan"]["cells"]))
+    difficulties = card.get("difficulties") or ["easy", "medium", "hard"]
+    per_cell = max(rows_per_request, rows_per_request * round(total / len(categories) / rows_per_request))
+    cells = [{"category": cat, "difficulty": difficulties[i % len(difficulties)], "count": per_cell}
+             for i, cat in enumerate(categories)]
+    while sum(c["count"] for c in cells) > max(total, len(cells)) and len(cells) > 1:
+        cells.pop()
+    return cells
+
+
+def _task_card() -> dict[str, Any]:
     import yaml
 
     from specialize.workspace import resolve_path
 
-    card = yaml.safe_load(resolve_path(f"{TASK}/task.yaml", arg="task").read_text())
-    cells = card["generation_plan"]["cells"]
-    planned = sum(c["count"] for c in cells)
-    out, acc = [], 0.0
-    for c in cells:
-        acc += c["count"] * total / planned
-        n = round(acc) - sum(x["count"] for x in out)
-        if n > 0:
-            out.append({"category": c["category"], "difficulty": c["difficulty"], "count": n})
-    return out
+    return yaml.safe_load(resolve_path(f"{TASK}/task.yaml", arg="task", must_exist=True).read_text())
 
 
 def _gguf_files(export: dict[str, Any]) -> list[str]:
@@ -325,6 +336,12 @@ def _gguf_files(export: dict[str, Any]) -> list[str]:
 
 
 def run_demo(fast: bool = False) -> Path:
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:  # let `finally` stop the local llama.cpp server
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     console = Console()
     demo = Demo(DemoSettings.for_mode(fast), console)
     console.print(f"[bold]specialize demo[/] — workspace {demo.ws}, outputs under {demo.out}/")

@@ -239,8 +239,8 @@ class Demo:
                         concurrency=2, max_tokens=256, output_dir=f"{self.out}/judge", background=False)
         self.r["judge"] = res.model_dump()
         pair = (res.pairs or [{}])[0]
-        return (f"win rate {pair.get('win_rate')} CI {pair.get('win_rate_ci')}, position consistency "
-                f"{pair.get('position_consistency')}")
+        return (f"win rate (ties half) {pair.get('win_rate_ties_half')} [95% CI {pair.get('ci_low')}, "
+                f"{pair.get('ci_high')}], position consistency {pair.get('position_consistency')}")
 
     def export(self) -> str:
         t = self.r["train"]

@@ -117,8 +117,11 @@ def write_report(demo: Any) -> Path:
     if j.get("pairs"):
         p = j["pairs"][0]
         lines += ["## Pairwise judge (fine-tuned vs base, positions swapped)", "",
-                  f"Win rate (ties as half) {p.get('win_rate')} with 95% CI {p.get('win_rate_ci')}; "
-                  f"position consistency {p.get('position_consistency')}.", ""]
+                  f"On {p.get('n_items')} golden items the judge preferred the fine-tuned model {p.get('wins')} times "
+                  f"and the base model {p.get('losses')} times ({p.get('ties')} ties, {p.get('judge_failures')} judge "
+                  f"failures). Win rate with ties as half: {_pct(p.get('win_rate_ties_half'))} (95% bootstrap CI "
+                  f"{_pct(p.get('ci_low'))} to {_pct(p.get('ci_high'))}); sign test p = {p.get('sign_test_p')}; "
+                  f"position consistency {_pct(p.get('position_consistency'))}.", ""]
         for w in j.get("warnings", []):
             lines.append(f"- ⚠ {w}")
         lines.append("")

@@ -154,7 +154,8 @@ def test_agent_drives_the_whole_workflow_over_stdio(workspace):
                     "responses": [tuned["results_path"], base["results_path"]], "names": ["tuned", "base"],
                     "judge_model": "openai/judge", "api_base": server.url, "concurrency": 4})
                 pair = verdict["pairs"][0]
-                assert pair["n"] == 6 and 0 <= pair["win_rate"] <= 1
+                assert pair["n_items"] == 6 and 0 <= pair["win_rate_ties_half"] <= 1
+                assert pair["position_consistency"] is not None
                 out["judge"] = verdict
 
                 exp = await call(c, "export_gguf", {"source": handle["job_id"], "quants": ["q8_0"],

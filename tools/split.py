@@ -120,7 +120,9 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
 
     golden_rows, golden_version, golden_file, golden_excluded = 0, None, None, 0
     if params.golden_path:
-        golden_file = resolve_path(params.golden_path, arg="golden_path", for_write=True)
+        golden_file = resolve_path(params.golden_path, arg="golden_path")  # an existing set may be read-only data
+        if not golden_file.exists():
+            golden_file = resolve_path(params.golden_path, arg="golden_path", for_write=True)  # it will be carved
         if golden_file.exists():
             gtexts = [input_text(json.loads(x)) for x in golden_file.read_text().splitlines() if x.strip()]
             golden_rows = len(gtexts)

@@ -121,3 +121,23 @@ def test_hf_dataset_and_chat_rendering(workspace, tiny_model_dir):
     assert rows[0]["messages"][0]["content"] in text and "ok" in text
     prompt = render_chat(rows[-1], tok, prompt_only=True)
     assert "card charged twice" in prompt and not prompt.rstrip().endswith("billing")
+
+
+def test_bundled_golden_set_is_used_read_only(workspace):
+    """A locked golden set shipped as package data is read, never written, and its rows stay out."""
+    import json as _json
+
+    from specialize.tools.split import SplitDatasetParams, split_dataset
+    from specialize.workspace import resolve_path
+
+    golden = resolve_path("builtin:tasks/support-triage/eval/golden.jsonl", arg="g", must_exist=True)
+    first = golden.read_text().splitlines()[0]
+    rows = [first] + [_json.dumps({"messages": [{"role": "user", "content": f"distinct ticket number {i} about "
+                                                 f"topic {i * 7} and thing {i * 13}"},
+                                                {"role": "assistant", "content": "{}"}]}) for i in range(30)]
+    (workspace / "in.jsonl").write_text("\n".join(rows) + "\n")
+    before = golden.read_bytes()
+    res = split_dataset(SplitDatasetParams(input_path="in.jsonl",
+                                           golden_path="builtin:tasks/support-triage/eval/golden.jsonl"))
+    assert res.golden_excluded == 1 and sum(res.counts.values()) == 30
+    assert golden.read_bytes() == before

@@ -32,17 +32,19 @@ TEACHER_ALIAS = "smollm2-135m"
 @dataclass
 class DemoSettings:
     fast: bool = False
-    golden_limit: int | None = 24         # golden items per evaluation (the set has 40; None = all)
-    gen_rows: int = 32                    # rows asked of the teacher
-    train_steps: int = 40
-    max_tokens: int = 48                  # the answer is one short JSON object (~30 tokens)
+    golden_limit: int | None = 16         # golden items per evaluation (the set has 40; None = all)
+    gen_rows: int = 24                    # rows asked of the teacher
+    train_steps: int = 24
+    train_batch: int = 2
+    judge_items: int = 12                 # items the judge sees (two calls each, positions swapped)
+    max_tokens: int = 40                  # the answer is one short JSON object (~30 tokens)
     threads: int = max(1, os.cpu_count() or 1)
     quants: list[str] = field(default_factory=lambda: ["q8_0", "q4_k_m"])
 
     @classmethod
     def for_mode(cls, fast: bool) -> "DemoSettings":
         if fast:
-            return cls(fast=True, golden_limit=8, gen_rows=8, train_steps=8, quants=["q8_0"])
+            return cls(fast=True, golden_limit=6, gen_rows=8, train_steps=6, judge_items=4, quants=["q8_0"])
         return cls()
 
 
@@ -171,7 +173,7 @@ class Demo:
                         required_edge_cases=gp.get("required_edge_cases", []),
                         negative_constraints=gp.get("negative_constraints", []),
                         seed_examples_path=f"{TASK}/seeds.jsonl", rows_per_request=4, temperature=0.8,
-                        max_tokens=512, concurrency=2, timeout_s=300, out_dir=f"{self.out}/data/generated")
+                        max_tokens=320, concurrency=2, timeout_s=300, out_dir=f"{self.out}/data/generated")
         if res.job_id:
             status = self.follow(res.job_id, "generate_batch")
             res = self.tools["generate_batch"].result.model_validate(status["result"])
@@ -214,10 +216,11 @@ class Demo:
         split = self.r["split"]["paths"]
         handle = self.call("train_qlora", dataset=split["train"], eval_dataset=split.get("dev"),
                            base_model=EMBEDDED_ALIAS, label="demo",
-                           overrides={"max_steps": self.s.train_steps, "max_seq_length": 384,
-                                      "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
-                                      "learning_rate": 3e-4, "eval_steps": max(10, self.s.train_steps // 3),
-                                      "save_steps": max(10, self.s.train_steps // 3), "packing": False})
+                           overrides={"max_steps": self.s.train_steps, "max_seq_length": 256,
+                                      "per_device_train_batch_size": self.s.train_batch,
+                                      "gradient_accumulation_steps": 1, "early_stopping": False,
+                                      "learning_rate": 6e-4, "eval_steps": self.s.train_steps,
+                                      "save_steps": max(2, self.s.train_steps // 2), "packing": False})
         status = self.follow(handle.job_id, "train_qlora")
         self.r["train"] = status["result"]
         m = self.r["train"].get("metrics", {})
@@ -232,15 +235,29 @@ class Demo:
 
     def judge(self) -> str:
         model, api_base = (self.judge, None) if self.judge else (f"openai/{TEACHER_ALIAS}", self.local_llm())
-        res = self.call("run_pairwise_judge", responses=[self.r["tuned"]["results_path"],
-                                                         self.r["base_plain"]["results_path"]],
+        subset = [self._first_items(self.r[k]["results_path"], self.s.judge_items, k)
+                  for k in ("tuned", "base_plain")]
+        res = self.call("run_pairwise_judge", responses=subset,
                         names=["fine-tuned", "base"], judge_model=model, api_base=api_base,
                         rubric="customer_support", task="Triage a support ticket into a JSON object.",
-                        concurrency=2, max_tokens=256, output_dir=f"{self.out}/judge", background=False)
+                        concurrency=2, max_tokens=160, output_dir=f"{self.out}/judge", background=False)
         self.r["judge"] = res.model_dump()
         pair = (res.pairs or [{}])[0]
         return (f"win rate (ties half) {pair.get('win_rate_ties_half')} [95% CI {pair.get('ci_low')}, "
                 f"{pair.get('ci_high')}], position consistency {pair.get('position_consistency')}")
+
+    def _first_items(self, results_path: str, n: int, key: str) -> str:
+        """A copy of a run_eval results file cut to its first n items (the judge is the slowest local stage)."""
+        import json
+
+        src = Path(results_path)
+        src = src if src.is_absolute() else self.ws / src
+        doc = json.loads(src.read_text())
+        doc["examples"] = doc["examples"][:n]
+        dest = self.ws / self.out / "judge" / f"{key}-first{n}.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(json.dumps(doc))
+        return rel(dest)
 
     def export(self) -> str:
         t = self.r["train"]

@@ -69,8 +69,8 @@ class Demo:
         self.stages: list[Stage] = []
         self.r: dict[str, Any] = {}
         self.server: Any = None
-        self.teacher = os.environ.get("SPECIALIZE_TEACHER")
-        self.judge = os.environ.get("SPECIALIZE_JUDGE")
+        self.teacher_model = os.environ.get("SPECIALIZE_TEACHER")
+        self.judge_model = os.environ.get("SPECIALIZE_JUDGE")
 
     # -- helpers --------------------------------------------------------------------------------------
     def call(self, name: str, **args: Any) -> Any:
@@ -165,7 +165,7 @@ class Demo:
         return f"base {_fmt_metric(plain)}; base + better prompt {_fmt_metric(better)}"
 
     def generate(self) -> str:
-        model, api_base = (self.teacher, None) if self.teacher else (f"openai/{TEACHER_ALIAS}", self.local_llm())
+        model, api_base = (self.teacher_model, None) if self.teacher_model else (f"openai/{TEACHER_ALIAS}", self.local_llm())
         card = _task_card()
         gp = card["generation_plan"]
         res = self.call("generate_batch", model=model, api_base=api_base, task_description=card["description"],
@@ -222,19 +222,18 @@ class Demo:
                                       "learning_rate": 6e-4, "eval_steps": self.s.train_steps,
                                       "save_steps": max(2, self.s.train_steps // 2), "packing": False})
         status = self.follow(handle.job_id, "train_qlora")
-        self.r["train"] = status["result"]
+        self.r["train"] = dict(status["result"], run_dir=status["run_dir"])
         m = self.r["train"].get("metrics", {})
         return (f"{self.r['train']['method']['name']}: loss {m.get('train_loss_first')} -> {m.get('train_loss_last')}"
                 f" in {m.get('steps')} steps, {m.get('tokens_per_second')} tokens/s")
 
     def eval_tuned(self) -> str:
         t = self.r["train"]
-        res = self._eval("tuned", t["base_model_path"], adapter=str(Path(t["run_dir"]) / "adapter")
-                         if t.get("run_dir") else None)
+        res = self._eval("tuned", t["base_model_path"], adapter=str(Path(t["run_dir"]) / t.get("adapter_dir", "adapter")))
         return f"fine-tuned {_fmt_metric(res)}"
 
     def judge(self) -> str:
-        model, api_base = (self.judge, None) if self.judge else (f"openai/{TEACHER_ALIAS}", self.local_llm())
+        model, api_base = (self.judge_model, None) if self.judge_model else (f"openai/{TEACHER_ALIAS}", self.local_llm())
         subset = [self._first_items(self.r[k]["results_path"], self.s.judge_items, k)
                   for k in ("tuned", "base_plain")]
         res = self.call("run_pairwise_judge", responses=subset,

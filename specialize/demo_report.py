@@ -78,8 +78,8 @@ def write_report(demo: Any) -> Path:
                         title="specialize demo: support-ticket triage", output_dir=rel(out_dir / "compare"))
 
     lines = ["# specialize demo — support-ticket triage on SmolLM2-135M-Instruct", ""]
-    teacher = demo.teacher or "SmolLM2-135M-Instruct (local, llama.cpp on 127.0.0.1)"
-    judge = demo.judge or "SmolLM2-135M-Instruct (local, llama.cpp on 127.0.0.1)"
+    teacher = demo.teacher_model or "SmolLM2-135M-Instruct (local, llama.cpp on 127.0.0.1)"
+    judge = demo.judge_model or "SmolLM2-135M-Instruct (local, llama.cpp on 127.0.0.1)"
     lines += [f"Workspace: `{ws}` — outputs under `{demo.out}/`. Teacher: {teacher}. Judge: {judge}.", ""]
 
     lines += ["## Did the fine-tuned model beat the base model on the golden set?", ""]

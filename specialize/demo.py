@@ -36,7 +36,7 @@ class DemoSettings:
     gen_rows: int = 24                    # rows asked of the teacher
     train_steps: int = 24
     train_batch: int = 2
-    judge_items: int = 12                 # items the judge sees (two calls each, positions swapped)
+    judge_items: int = 8                  # items the judge sees (two calls each, positions swapped)
     max_tokens: int = 40                  # the answer is one short JSON object (~30 tokens)
     threads: int = max(1, os.cpu_count() or 1)
     quants: list[str] = field(default_factory=lambda: ["q8_0", "q4_k_m"])
@@ -150,9 +150,38 @@ class Demo:
         return (f"route: {route}; break-even {self.r['break_even'].get('break_even_months')} months, "
                 f"verdict {self.r['break_even'].get('verdict')}")
 
+    def golden(self) -> str:
+        """The golden items this demo scores: the locked set, or a category-balanced subset of it.
+
+        The file is sorted by category, so its first N rows would all be billing; the subset takes the
+        categories in turn instead. Written once into the demo folder and used by every evaluation.
+        """
+        if "golden_path" not in self.r:
+            import json
+
+            from specialize.workspace import resolve_path
+
+            rows = [json.loads(x) for x in resolve_path(f"{TASK}/eval/golden.jsonl", arg="golden",
+                                                        must_exist=True).read_text().splitlines() if x.strip()]
+            limit = self.s.golden_limit or len(rows)
+            by_cat: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                by_cat.setdefault(row.get("meta", {}).get("category", ""), []).append(row)
+            picked: list[dict[str, Any]] = []
+            while len(picked) < min(limit, len(rows)):
+                for cat in list(by_cat):
+                    if by_cat[cat] and len(picked) < limit:
+                        picked.append(by_cat[cat].pop(0))
+            dest = self.ws / self.out / "golden-subset.jsonl"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked))
+            self.r["golden_path"] = rel(dest)
+            self.r["golden_n"] = len(picked)
+        return self.r["golden_path"]
+
     def _eval(self, key: str, model: str, **extra: Any) -> Any:
-        res = self.call("run_eval", model=model, eval_set=f"{TASK}/eval/golden.jsonl",
-                        task_card=f"{TASK}/task.yaml", limit=self.s.golden_limit, max_tokens=self.s.max_tokens,
+        res = self.call("run_eval", model=model, eval_set=self.golden(),
+                        task_card=f"{TASK}/task.yaml", max_tokens=self.s.max_tokens,
                         output=f"{self.out}/evals/{key}.json", background=False, **extra)
         self.r[key] = res.model_dump()
         return res
@@ -239,7 +268,8 @@ class Demo:
         res = self.call("run_pairwise_judge", responses=subset,
                         names=["fine-tuned", "base"], judge_model=model, api_base=api_base,
                         rubric="customer_support", task="Triage a support ticket into a JSON object.",
-                        concurrency=2, max_tokens=160, output_dir=f"{self.out}/judge", background=False)
+                        concurrency=2, max_tokens=128, output_dir=f"{self.out}/judge", background=False,
+                        retries=0 if not self.judge_model else 2)
         self.r["judge"] = res.model_dump()
         pair = (res.pairs or [{}])[0]
         return (f"win rate (ties half) {pair.get('win_rate_ties_half')} [95% CI {pair.get('ci_low')}, "
@@ -261,7 +291,7 @@ class Demo:
     def export(self) -> str:
         t = self.r["train"]
         handle = self.call("export_gguf", source=t.get("run_dir") or t["job_id"], quants=self.s.quants,
-                           golden_path=f"{TASK}/eval/golden.jsonl", max_golden_rows=self.s.golden_limit,
+                           golden_path=self.golden(),
                            max_new_tokens=self.s.max_tokens,
                            system_prompt=None, task_description="Support-ticket triage to JSON (demo).",
                            eval_reports=[self.r["tuned"]["results_path"], self.r["judge"].get("judgments_path")

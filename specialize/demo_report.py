@@ -174,8 +174,9 @@ def write_report(demo: Any) -> Path:
               "small writes few usable training rows and judges poorly: expect most generated rows to be rejected "
               "by the gates, and read the judge's verdicts as a test of the protocol (position swap, consistency, "
               "CIs), not as a measure of quality.",
-              "- The training data is mostly the hand-written seed set; the golden set is 40 items, so confidence "
-              "intervals are wide and only large differences can be claimed.",
+              f"- The training data is mostly the hand-written seed set. The locked golden set has 40 items and this "
+              f"run scored a category-balanced subset of {r.get('golden_n', 'n/a')} (to stay within 15 minutes on "
+              "2 cores), so confidence intervals are wide and only large differences can be claimed.",
               "- Training runs for a few dozen LoRA steps on CPU. It shows the pipeline end to end; it is not a "
               "tuned model. Set SPECIALIZE_TEACHER / SPECIALIZE_JUDGE to a strong model (e.g. a hosted frontier "
               "model with its key in the environment) for data and verdicts worth acting on.",

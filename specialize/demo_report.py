@@ -60,6 +60,11 @@ def _metric_cell(doc: dict[str, Any] | None) -> str:
     return _pct(m)
 
 
+def _rate(doc: dict[str, Any], name: str) -> str:
+    m = doc["metrics"].get(name)
+    return _pct(m.get("value") if isinstance(m, dict) else m)
+
+
 def write_report(demo: Any) -> Path:
     ws, r = demo.ws, demo.r
     out_dir = ws / demo.out / "report"
@@ -85,13 +90,19 @@ def write_report(demo: Any) -> Path:
     lines += ["## Did the fine-tuned model beat the base model on the golden set?", ""]
     if tuned and base:
         cmp_ = paired_comparison(tuned, base, metric)
-        lo, hi = cmp_.get("ci_low"), cmp_.get("ci_high")
+        lo, hi = cmp_.get("low"), cmp_.get("high")
         verdict = ("**Yes**: the gain's 95% CI lies above zero." if lo is not None and lo > 0 else
                    "**No**: the fine-tuned model is worse, and the CI excludes zero." if hi is not None and hi < 0
                    else "**Not shown**: the 95% CI of the difference includes zero, so this run cannot claim a gain.")
         lines += [f"{verdict} On {cmp_['n']} golden items, `{metric}` was {_pct(cmp_['a'])} for the fine-tuned "
-                  f"model and {_pct(cmp_['b'])} for the base model: difference {_pct(cmp_.get('value'))} "
+                  f"model and {_pct(cmp_['b'])} for the base model: difference {_pct(cmp_.get('estimate'))} "
                   f"(95% paired bootstrap CI {_pct(lo)} to {_pct(hi)}).", ""]
+        fmt = paired_comparison(tuned, base, "parse_rate")
+        lines += [f"Output format, for comparison: the share of answers that parse as JSON went from "
+                  f"{_pct(fmt['b'])} (base) to {_pct(fmt['a'])} (fine-tuned), a difference of "
+                  f"{_pct(fmt.get('estimate'))} (95% paired bootstrap CI {_pct(fmt.get('low'))} to "
+                  f"{_pct(fmt.get('high'))}). A format gain without a task-metric gain means the model learned the "
+                  "shape of the answer but not yet its content.", ""]
         r["headline"] = cmp_
         if not (lo is not None and lo > 0):
             lines += ["Where the fine-tuned model fails most (start the targeted data repair here):", ""]
@@ -104,12 +115,14 @@ def write_report(demo: Any) -> Path:
     else:
         lines += ["The comparison could not be made (an evaluation is missing).", ""]
 
-    lines += ["## Results on the golden set", "", f"| model | {metric} (95% CI) | latency p95 | tokens/s |",
-              "|---|---|---|---|"]
+    lines += ["## Results on the golden set", "",
+              f"| model | {metric} (95% CI) | JSON parse rate | schema pass rate | latency p95 | tokens/s |",
+              "|---|---|---|---|---|---|"]
     for key, name in (("base_plain", "base"), ("base_prompted", "base + better prompt"), ("tuned", "fine-tuned")):
         d = docs[key]
         if d:
-            lines.append(f"| {name} | {_metric_cell(d)} | {d['latency_s'].get('p95') or 0:.2f} s | "
+            lines.append(f"| {name} | {_metric_cell(d)} | {_rate(d, 'parse_rate')} | {_rate(d, 'schema_pass_rate')} | "
+                         f"{d['latency_s'].get('p95') or 0:.2f} s | "
                          f"{d.get('tokens_per_s') or 0:.1f} |")
     lines.append("")
 
@@ -154,8 +167,10 @@ def write_report(demo: Any) -> Path:
             lines.append(f"| {c['name']} | {c['status']} | {c['detail']} |")
         lines.append("")
 
-    lines += ["## Comparison report and plots", "", f"Full comparison: [{rel(Path(compare.report_path), out_dir)}]"
-              f"({Path(compare.report_path).relative_to(out_dir) if Path(compare.report_path).is_relative_to(out_dir) else compare.report_path})", ""]
+    cmp_path = Path(compare.report_path)
+    cmp_path = cmp_path if cmp_path.is_absolute() else ws / cmp_path
+    link = cmp_path.relative_to(out_dir) if cmp_path.is_relative_to(out_dir) else cmp_path
+    lines += ["## Comparison report and plots", "", f"Full comparison: [{link}]({link})", ""]
     for plot in compare.plots:
         pp = Path(plot)
         pp = pp if pp.is_absolute() else ws / pp

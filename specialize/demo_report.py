@@ -154,7 +154,11 @@ def write_report(demo: Any) -> Path:
         t = r["train"]
         data.append(f"- train_qlora: method {t['method']['name']} ({t['method'].get('reason', '')}); metrics "
                     f"{json.dumps(t.get('metrics', {}))}.")
-    if r.get("export"):
+    if (r.get("export") or {}).get("error"):
+        failed = next((st.note for st in demo.stages if st.name.startswith("export") and not st.ok), "")
+        data.append(f"- export_gguf: no exported file passed its checks — {failed[:400]} (a model that has not "
+                    "learned to stop at EOS fails the export's stop check; that is the check doing its job).")
+    elif r.get("export"):
         data.append(f"- export_gguf: {json.dumps({k: v for k, v in r['export'].items() if k in ('recommended', 'modelfile', 'model_card')})}")
     if data:
         lines += ["## What ran", "", *data, ""]

@@ -28,4 +28,7 @@ def test_fast_demo_runs_end_to_end_and_writes_an_honest_report(workspace):
         assert stage in text, stage
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (Path(report).parent / link).exists(), link
-    assert list(workspace.rglob("*.gguf")) and list(workspace.rglob("MODEL_CARD.md"))
+    assert list(workspace.rglob("*.gguf")), "the export converted and quantized the fine-tuned model"
+    # a few fast-mode steps may not teach the model to stop at EOS: then the export's own checks refuse every file,
+    # and the report must say so instead of the demo dying
+    assert list(workspace.rglob("MODEL_CARD.md")) or "no exported file passed its checks" in text

@@ -69,6 +69,7 @@ def serve_http(server: Any, *, host: str, port: int, token: str | None) -> None:
                            fix="Use --host 127.0.0.1 and put a reverse proxy in front if you need more.")
     if not token:
         token = secrets.token_urlsafe(32)
-        print(f"specialize MCP token (send as 'Authorization: Bearer ...'): {token}", file=sys.stderr, flush=True)
-    print(f"specialize MCP server on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+        sys.stderr.write(f"specialize MCP token (send as 'Authorization: Bearer ...'): {token}\n")
+    sys.stderr.write(f"specialize MCP server on http://{host}:{port}/mcp\n")
+    sys.stderr.flush()
     uvicorn.run(build_app(server, port=port, token=token), host=host, port=port, log_level="warning")

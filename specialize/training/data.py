@@ -25,9 +25,11 @@ def _read_jsonl(path: Path) -> list[tuple[int, Any, str | None]]:
             if not line.strip():
                 continue
             try:
-                out.append((n, json.loads(line), None))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 out.append((n, line.rstrip("\n"), f"not valid JSON: {exc.msg}"))
+                continue
+            out.append((n, row, None if isinstance(row, dict) else "row is not a JSON object"))
     return out
 
 
@@ -49,8 +51,6 @@ def sft_examples(path: Path, *, loss_on: str = "assistant") -> tuple[list[dict],
     examples, rejected, rows = [], [], 0
     for line_no, row, err in _read_jsonl(path):
         rows += 1
-        if err is None and not isinstance(row, dict):
-            err = "row is not a JSON object"
         if err is None:
             err = _check_messages(row.get("messages"))
         if err is not None:
@@ -81,8 +81,6 @@ def preference_examples(path: Path) -> tuple[list[dict], list[dict], int]:
     examples, rejected, rows = [], [], 0
     for line_no, row, err in _read_jsonl(path):
         rows += 1
-        if err is None and not isinstance(row, dict):
-            err = "row is not a JSON object"
         if err is None:
             missing = [k for k in ("prompt", "chosen", "rejected") if k not in row]
             err = f"missing {missing}" if missing else None

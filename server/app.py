@@ -12,8 +12,8 @@ import sys
 from mcp.server.mcpserver import MCPServer
 
 from specialize import __version__
-from specialize.catalog import load_all
-from specialize.server.adapters import to_mcp_tool
+from specialize.server.lazy import lazy_tool
+from specialize.server.manifest import load_manifest
 from specialize.server.resources import add_resources
 
 INSTRUCTIONS = (
@@ -25,7 +25,8 @@ INSTRUCTIONS = (
 
 
 def build_server() -> MCPServer:
-    tools = [to_mcp_tool(spec) for spec in load_all().values()]
+    # Tools come from the cached manifest: listing them needs neither the tool modules nor their models.
+    tools = [lazy_tool(entry) for entry in load_manifest()]
     server = MCPServer("specialize", instructions=INSTRUCTIONS, version=__version__, tools=tools,
                        log_level="WARNING")
     add_resources(server)

@@ -111,7 +111,15 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def build_cli() -> typer.Typer:
+# The hand-written commands; anything else on the command line is a tool sub-command.
+BUILT_IN = {"mcp", "tools", "demo", "skills", "serve", "version"}
+
+
+def build_cli(argv: list[str] | None = None) -> typer.Typer:
+    """The app with every tool as a sub-command, unless ``argv`` names a built-in command (``specialize mcp``
+    must not import the tool modules: the server lists them from the cached manifest)."""
+    if argv and argv[0] in BUILT_IN and "--help" not in argv:
+        return app
     from specialize.catalog import load_all
     from specialize.cli_tools import add_command
 
@@ -124,7 +132,7 @@ def main() -> None:
     from specialize.errors import SpecializeError
 
     try:
-        build_cli()(prog_name="specialize")
+        build_cli(sys.argv[1:])(prog_name="specialize")
     except SpecializeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -72,6 +72,13 @@ class UsageStats(BaseModel):
     cost_usd: float = 0.0
     cost_known: bool = True
 
+    def merge(self, other: "UsageStats") -> None:
+        """Add another client's counts (a worker process's) to these."""
+        for name in ("requests", "http_calls", "cache_hits", "retries", "failures", "prompt_tokens",
+                     "completion_tokens", "cost_usd"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cost_known = self.cost_known and other.cost_known
+
     def add(self, resp: ChatResponse) -> None:
         self.prompt_tokens += resp.prompt_tokens
         self.completion_tokens += resp.completion_tokens
@@ -166,31 +173,48 @@ class LLMClient:
         backoff_max_s: float = 30.0,
         cache: bool = True,
         cache_path: Path | None = None,
+        processes: int | None = None,
     ) -> None:
         self.api_base = api_base
+        self.processes = processes  # None: decided per batch (see specialize.llm_shards.plan_processes)
         self.concurrency = max(1, concurrency)
         self.max_retries = max_retries
         self.timeout_s = timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.cache = ResponseCache(cache_path or workspace_root() / "cache" / "llm.sqlite") if cache else None
+        self.cache_path = (cache_path or workspace_root() / "cache" / "llm.sqlite") if cache else None
+        self.cache = ResponseCache(self.cache_path) if self.cache_path is not None else None
         self.stats = UsageStats()
         self._lock = threading.Lock()
         self._unpriced: set[str] = set()
 
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this client (in a worker process)."""
+        return {"api_base": self.api_base, "concurrency": self.concurrency, "max_retries": self.max_retries,
+                "timeout_s": self.timeout_s, "backoff_base_s": self.backoff_base_s,
+                "backoff_max_s": self.backoff_max_s, "cache": self.cache is not None, "cache_path": self.cache_path,
+                "processes": self.processes}
+
     # -- one request ------------------------------------------------------------------------------------
-    async def achat(self, req: ChatRequest) -> ChatResponse:
-        key = req.cache_key(self.api_base)
+    def _cached(self, req: ChatRequest, key: str) -> ChatResponse | None:
+        """The cached answer, counted as a request and a hit; None (and nothing counted) on a miss."""
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None:
+            return None
+        resp = ChatResponse(**{**hit, "cached": True, "latency_s": 0.0})
         with self._lock:
             self.stats.requests += 1
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                resp = ChatResponse(**{**hit, "cached": True, "latency_s": 0.0})
-                with self._lock:
-                    self.stats.cache_hits += 1
-                    self.stats.add(resp)
-                return resp
+            self.stats.cache_hits += 1
+            self.stats.add(resp)
+        return resp
+
+    async def achat(self, req: ChatRequest) -> ChatResponse:
+        key = req.cache_key(self.api_base)
+        hit = self._cached(req, key)
+        if hit is not None:
+            return hit
+        with self._lock:
+            self.stats.requests += 1
         resp = await self._call_with_retries(req)
         if self.cache is not None:
             self.cache.put(key, resp.model_dump(exclude={"cached"}))
@@ -298,8 +322,37 @@ class LLMClient:
         self, reqs: list[ChatRequest],
         on_done: Callable[[int, ChatResponse | UpstreamError], None] | None = None,
     ) -> list[ChatResponse | UpstreamError]:
-        """Blocking wrapper: runs the requests with bounded concurrency in a fresh event loop."""
-        return _run_sync(self.achat_many(reqs, on_done))
+        """Blocking: runs the requests with bounded concurrency and returns the results in request order.
+
+        A big batch is spread over forked worker processes (``specialize.llm_shards``); cached answers are
+        served here first, so a rerun starts no worker at all."""
+        from specialize.llm_shards import chat_sharded, plan_processes
+
+        if plan_processes(self.processes, len(reqs), self.concurrency) <= 1:
+            return _run_sync(self.achat_many(reqs, on_done))
+        out: list[ChatResponse | UpstreamError | None] = [None] * len(reqs)
+
+        def deliver(i: int, res: ChatResponse | UpstreamError) -> None:
+            out[i] = res
+            if on_done is not None:
+                on_done(i, res)
+
+        pending = []
+        for i, req in enumerate(reqs):
+            hit = self._cached(req, req.cache_key(self.api_base))
+            if hit is None:
+                pending.append(i)
+            else:
+                deliver(i, hit)
+        n = plan_processes(self.processes, len(pending), self.concurrency)
+        if n <= 1:
+            rest = _run_sync(self.achat_many([reqs[i] for i in pending],
+                                             lambda j, res: on_done(pending[j], res) if on_done else None))
+            for i, res in zip(pending, rest):
+                out[i] = res
+        else:
+            chat_sharded(self, [reqs[i] for i in pending], pending, n, deliver)
+        return out  # type: ignore[return-value]
 
     def chat(self, req: ChatRequest) -> ChatResponse:
         return _run_sync(self.achat(req))

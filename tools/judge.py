@@ -41,6 +41,9 @@ class RunPairwiseJudgeParams(Params):
     retries: int = Field(2, ge=0, le=10, description="Re-asks after a malformed judge answer before it is "
                                                      "recorded as a judge failure.")
     concurrency: int = Field(16, ge=1, le=512, description="Parallel judge requests.")
+    processes: int | None = Field(None, ge=1, le=64, description="Worker processes sharing the LLM calls "
+                                  "(litellm costs milliseconds of CPU per call): null = one per core, up to 4, "
+                                  "for batches of 128+ uncached requests; 1 = all in this process.")
     json_mode: bool = Field(True, description="Ask the provider for a JSON-object response format.")
     max_tokens: int = Field(512, ge=16, le=8192, description="Completion token limit per judgment.")
     human_labels: str | None = Field(None, description="JSONL of human verdicts {id, model_a, model_b, verdict} "
@@ -114,7 +117,8 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
         if not set(models[i][1]) & set(models[j][1]):
             raise InvalidInput(f"{names[i]} and {names[j]} share no item ids, so there is nothing to compare.",
                                fix="Judge responses to the same eval set (items are matched by id).")
-    client = LLMClient(api_base=p.api_base, concurrency=p.concurrency)
+    client = LLMClient(api_base=p.api_base, concurrency=p.concurrency,
+                       processes=p.processes)
     records = judging.judge_pairs(models=models, pairs=pairs, client=client, judge_model=p.judge_model,
                                   rubric=rubric, task=p.task, retries=p.retries, json_mode=p.json_mode,
                                   max_tokens=p.max_tokens, progress=progress)

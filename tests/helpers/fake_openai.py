@@ -94,7 +94,12 @@ class FakeOpenAIServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            def do_GET(self) -> None:  # /v1/models, for clients that probe
+            def do_GET(self) -> None:  # /v1/models for clients that probe; /v1/counters for tests
+                if self.path.rstrip("/").endswith("/counters"):
+                    with server._lock:
+                        counts = {k: v for k, v in vars(server.counters).items() if k != "bodies"}
+                    self._send(200, counts)
+                    return
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
             def do_POST(self) -> None:
@@ -160,3 +165,43 @@ class FakeOpenAIServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class ServerProcess:
+    """A ``FakeOpenAIServer`` in a forked process of its own: the test process stays single-threaded (so the
+    LLM client may fork workers) and the server's CPU is not the client's. ``counters()`` asks it over HTTP."""
+
+    def __init__(self, responder: Callable[[dict[str, Any]], str] = echo_responder,
+                 faults: FaultPlan | None = None) -> None:
+        self.responder, self.faults = responder, faults
+        self.url = ""
+        self._proc: Any = None
+
+    def __enter__(self) -> "ServerProcess":
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+
+        def serve() -> None:
+            srv = FakeOpenAIServer(self.responder, self.faults).start()
+            send.send(srv.url)
+            while True:
+                time.sleep(3600)
+
+        self._proc = ctx.Process(target=serve, daemon=True)
+        self._proc.start()
+        if not recv.poll(30):
+            raise RuntimeError("the fake server process did not start")
+        self.url = recv.recv()
+        return self
+
+    def counters(self) -> dict[str, int]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/counters", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def __exit__(self, *exc: Any) -> None:
+        self._proc.terminate()
+        self._proc.join(10)

@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=960)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--processes", type=int, default=None, help="LLM worker processes (default: automatic)")
     args = ap.parse_args()
     ws = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     os.environ["SPECIALIZE_WORKSPACE"] = str(ws)
@@ -65,13 +66,17 @@ def main() -> None:
     try:
         params = GenerateBatchParams(model=os.environ.get("BENCH_MODEL", "openai/bench"), api_base=url, task_description="Bench task.",
                                      categories=cats, difficulties=["easy", "hard"], rows_per_cell=4,
-                                     rows_per_request=1, concurrency=args.concurrency, max_retries=3)
+                                     rows_per_request=1, concurrency=args.concurrency, max_retries=3,
+                                     processes=args.processes)
         # warm up litellm's import and client outside the timing
         warm = GenerateBatchParams(**{**params.model_dump(), "categories": ["warm"], "difficulties": ["x"],
                                       "rows_per_cell": 2})
         run_plan(warm, ws / "warm.jsonl")
         out = ws / "data" / "generated"
         out.mkdir(parents=True, exist_ok=True)
+        from specialize.llm_shards import plan_processes
+
+        print(f"client processes: {plan_processes(args.processes, args.requests, args.concurrency)}")
         calls0 = counter.value
         t0 = time.perf_counter()
         res = run_plan(params, _next_batch(out))

@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--latency", type=float, default=0.1)
+    ap.add_argument("--processes", type=int, default=None, help="LLM worker processes (default: automatic)")
     args = ap.parse_args()
 
     ws = Path(tempfile.mkdtemp(prefix="bench-judge-"))
@@ -66,18 +67,30 @@ def main() -> None:
 
     import_litellm()
     params = RunPairwiseJudgeParams(responses=["x.jsonl", "y.jsonl"], judge_model="openai/judge", api_base=url,
-                                    concurrency=args.concurrency, background=False)
+                                    concurrency=args.concurrency, background=False,
+                                    processes=args.processes)
     calls = 2 * args.pairs
     bound = args.concurrency / args.latency
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    import resource
+
+    from specialize.llm_shards import plan_processes
+
+    def cpu_now() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    n_proc = plan_processes(args.processes, 2 * args.pairs, args.concurrency)
+    load = os.getloadavg()[0]
+    cpu0, t0 = cpu_now(), time.perf_counter()
     res = run_pairwise_judge(params)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    wall, cpu = time.perf_counter() - t0, cpu_now() - cpu0
     rate = res.calls["http_calls"] / wall
     print(f"judge run: {args.pairs} pairs, {res.calls['http_calls']} HTTP calls in {wall:.2f} s "
           f"= {rate:.1f} calls/s; bound {bound:.0f} calls/s (concurrency {args.concurrency} / "
           f"{args.latency * 1000:.0f} ms) -> {100 * rate / bound:.1f}% of bound")
-    print(f"client CPU: {cpu:.2f} s total, {1000 * cpu / max(1, calls):.2f} ms CPU per judge call "
-          f"(CPU-bound ceiling on one core ~ {calls / max(cpu, 1e-9):.0f} calls/s); cores visible: {os.cpu_count()}")
+    print(f"client: {n_proc} process(es); CPU {cpu:.2f} s total (parent + workers), {1000 * cpu / max(1, calls):.2f} ms "
+          f"CPU per judge call -> CPU-bound ceiling ~ {os.cpu_count() * calls / max(cpu, 1e-9):.0f} calls/s on "
+          f"{os.cpu_count()} cores (before the server's own CPU); load average at start {load:.1f}")
     s = res.pairs[0]
     print(f"result: win rate (ties half) {s['win_rate_ties_half']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}], "
           f"consistency {s['position_consistency']:.3f}")

@@ -163,19 +163,13 @@ class Demo:
         if "golden_path" not in self.r:
             import json
 
+            from specialize.tools.evaluate import take_in_turn
             from specialize.workspace import resolve_path
 
             rows = [json.loads(x) for x in resolve_path(f"{TASK}/eval/golden.jsonl", arg="golden",
                                                         must_exist=True).read_text().splitlines() if x.strip()]
-            limit = self.s.golden_limit or len(rows)
-            by_cat: dict[str, list[dict[str, Any]]] = {}
-            for row in rows:
-                by_cat.setdefault(row.get("meta", {}).get("category", ""), []).append(row)
-            picked: list[dict[str, Any]] = []
-            while len(picked) < min(limit, len(rows)):
-                for cat in list(by_cat):
-                    if by_cat[cat] and len(picked) < limit:
-                        picked.append(by_cat[cat].pop(0))
+            picked = take_in_turn(rows, self.s.golden_limit or len(rows),
+                                  lambda row: row.get("meta", {}).get("category", ""))
             dest = self.ws / self.out / "golden-subset.jsonl"
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked))

@@ -52,7 +52,11 @@ class RunEvalParams(Params):
                                                                          "(critical-field accuracy).")
     max_tokens: int = Field(256, ge=1, le=32768, description="Completion token limit per example.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 (greedy) for evaluation.")
-    limit: int | None = Field(None, ge=1, description="Only the first N rows (a smoke run).")
+    limit: int | None = Field(None, ge=1, description="Evaluate only N rows (a smoke run): the first N, or N taken "
+                                                    "in turn from each group when limit_by is set.")
+    limit_by: str | None = Field(None, description="A meta field (e.g. 'category') whose values 'limit' takes rows "
+                                                   "from in turn, so a small run still covers every group; files "
+                                                   "sorted by class give only one class with a plain limit.")
     concurrency: int = Field(8, ge=1, le=256, description="Parallel requests for litellm models.")
     cost_per_hour_usd: float | None = Field(None, ge=0, description="Hardware price of a self-hosted model, so "
                                                                     "its cost per request can be computed.")
@@ -82,14 +86,31 @@ class RunEvalResult(Result):
     job: JobHandle | None = Field(None, description="Set when the evaluation was started as a job.")
 
 
-def load_eval_rows(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def take_in_turn(rows: list[dict[str, Any]], limit: int, group: Any) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows, one from each group in turn (groups in order of first appearance, rows in file
+    order within a group)."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(group(row), []).append(row)
+    queues = [list(reversed(g)) for g in groups.values()]
+    picked: list[dict[str, Any]] = []
+    while len(picked) < min(limit, len(rows)):
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop())
+    return picked
+
+
+def load_eval_rows(path: Path, limit: int | None = None,
+                   limit_by: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split eval rows into usable (id, prompt, reference, meta) and rejected ones (with the reason)."""
-    rows, rejected = [], []
+    rows: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            if limit is not None and len(rows) + len(rejected) >= limit:
+            if limit is not None and limit_by is None and len(rows) + len(rejected) >= limit:
                 break
             try:
                 row = json.loads(line)
@@ -107,6 +128,8 @@ def load_eval_rows(path: Path, limit: int | None = None) -> tuple[list[dict[str,
                 continue
             rows.append({"id": str(row.get("id", f"line-{lineno}")), "prompt": msgs[:last],
                          "reference": str(msgs[last].get("content", "")), "meta": row.get("meta") or {}})
+    if limit is not None and limit_by is not None:
+        rows = take_in_turn(rows, limit, lambda r: str(r["meta"].get(limit_by, "")))
     return rows, rejected
 
 
@@ -158,7 +181,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
 
     p = apply_task_card(p)
     set_path = resolve_path(p.eval_set, arg="eval_set", must_exist=True)
-    rows, rejected = load_eval_rows(set_path, p.limit)
+    rows, rejected = load_eval_rows(set_path, p.limit, p.limit_by)
     task_type = "extraction" if p.task_type == "json_extraction" else p.task_type
     if not rows:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",

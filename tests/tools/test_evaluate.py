@@ -153,3 +153,25 @@ def test_task_card_fills_scoring_settings(workspace):
     assert res.metrics["schema_pass_rate"] == pytest.approx(4 / 6) and res.metrics["accuracy"] == pytest.approx(4 / 6)
     doc = json.loads((workspace / res.results_path).read_text())
     assert doc["task_type"] == "json_extraction"
+
+
+def test_limit_by_takes_each_group_in_turn(workspace):
+    from specialize.tools.evaluate import load_eval_rows
+
+    lines = []
+    for cat, n in (("billing", 5), ("refund", 2), ("shipping", 3)):  # sorted by class, as golden sets often are
+        for i in range(n):
+            lines.append(json.dumps({"id": f"{cat}-{i}", "meta": {"category": cat},
+                                     "messages": [{"role": "user", "content": "q"},
+                                                  {"role": "assistant", "content": cat}]}))
+    lines.insert(3, "not json")
+    path = workspace / "sorted.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    first, _ = load_eval_rows(path, limit=4)
+    assert {r["meta"]["category"] for r in first} == {"billing"}
+    rows, rejected = load_eval_rows(path, limit=7, limit_by="category")
+    assert [r["id"] for r in rows] == ["billing-0", "refund-0", "shipping-0", "billing-1", "refund-1",
+                                       "shipping-1", "billing-2"]
+    assert len(rejected) == 1 and rejected[0]["line"] == 4  # the broken line is still reported
+    everything, _ = load_eval_rows(path, limit=50, limit_by="category")
+    assert len(everything) == 10

@@ -53,3 +53,22 @@ def run_http(host: str, port: int, token: str | None) -> None:
 
     _stderr_logging()
     serve_http(build_server(), host=host, port=port, token=token)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``specialize mcp [--http] [--host H] [--port P] [--token T]``."""
+    import argparse
+    import os
+
+    ap = argparse.ArgumentParser(prog="specialize mcp", description="Run the MCP server (stdio by default).")
+    ap.add_argument("--http", action="store_true", help="Serve streamable HTTP on 127.0.0.1 instead of stdio.")
+    ap.add_argument("--host", default="127.0.0.1", help="Loopback address to bind (HTTP only).")
+    ap.add_argument("--port", type=int, default=8765, help="Port (HTTP only).")
+    ap.add_argument("--token", default=os.environ.get("SPECIALIZE_MCP_TOKEN") or None,
+                    help="Bearer token clients must send (HTTP only; default $SPECIALIZE_MCP_TOKEN); generated and "
+                         "printed to stderr if not given.")
+    args = ap.parse_args(argv)
+    if args.http:
+        run_http(args.host, args.port, args.token)
+    else:
+        run_stdio()

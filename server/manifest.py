@@ -44,7 +44,8 @@ def _source_roots() -> list[Path]:
 
 
 def source_key() -> str:
-    """A hash of every Python source file of the package plus the versions that shape the schemas."""
+    """A hash over every Python source file of the package (path, size, modification time: the test CPython
+    uses for its bytecode cache) plus the versions that shape the schemas."""
     digest = hashlib.sha256()
     for dist in ("specialize", "mcp", "pydantic", "pydantic_core"):
         try:
@@ -57,8 +58,8 @@ def source_key() -> str:
         for path in sorted(root.rglob("*.py")):
             if "__pycache__" in path.parts:
                 continue
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
+            st = path.stat()
+            digest.update(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
     return digest.hexdigest()[:24]
 
 

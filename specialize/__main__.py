@@ -1,3 +1,3 @@
-from specialize.cli import main
+from specialize.entry import main
 
 main()

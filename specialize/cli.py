@@ -11,27 +11,18 @@ import sys
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm must not fetch prices at import
 
-import typer  # noqa: E402
+import typer  # noqa: E402  (not imported on the 'specialize mcp' path: see specialize/entry.py)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Turn a narrow LLM task into a small specialist model, and decide whether it pays.")
 
 
-@app.command()
-def mcp(
-    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio."),
-    host: str = typer.Option("127.0.0.1", help="Loopback address to bind (HTTP only)."),
-    port: int = typer.Option(8765, help="Port (HTTP only)."),
-    token: str = typer.Option(None, envvar="SPECIALIZE_MCP_TOKEN",
-                              help="Bearer token clients must send (HTTP only); generated if not given."),
-) -> None:
-    """Run the MCP server (stdio by default)."""
-    from specialize.server.app import run_http, run_stdio
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def mcp(ctx: typer.Context) -> None:
+    """Run the MCP server: stdio by default, --http for streamable HTTP on 127.0.0.1 (see 'specialize mcp --help')."""
+    from specialize.server.app import main as serve  # its options live there, parsed without this framework
 
-    if http:
-        run_http(host, port, token)
-    else:
-        run_stdio()
+    serve(ctx.args)
 
 
 @app.command("tools")

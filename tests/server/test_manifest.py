@@ -93,3 +93,13 @@ def test_cached_start_imports_no_tool_module(tmp_path):
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)  # fills the cache
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_specialize_mcp_imports_neither_the_cli_framework_nor_a_tool(tmp_path, workspace):
+    env = dict(os.environ, SPECIALIZE_CACHE_DIR=str(tmp_path), SPECIALIZE_WORKSPACE=str(workspace))
+    cmd = [sys.executable, "-X", "importtime", "-m", "specialize", "mcp"]
+    subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)  # fills the cache
+    out = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "mcp.server.mcpserver" in imported  # the server did start (and stopped at the end of stdin)
+    assert not {m for m in imported if m == "typer" or m.startswith("specialize.tools")}, sorted(imported)

@@ -32,6 +32,8 @@ from specialize.workspace import workspace_root
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+_REGISTERED_UNPRICED: set[str] = set()  # models this process registered with litellm without a price
+
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524}
 
 
@@ -187,6 +189,7 @@ class LLMClient:
         self.stats = UsageStats()
         self._lock = threading.Lock()
         self._unpriced: set[str] = set()
+        self._seen_models: set[str] = set()
 
     def settings(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this client (in a worker process)."""
@@ -258,8 +261,28 @@ class LLMClient:
                                 fix=_fix_for(exc)) from exc
         raise AssertionError("unreachable")
 
+    def _note_model(self, litellm: Any, model: str) -> None:
+        """Once per model: a model litellm has no price for (a local server's) is registered without one, so
+        litellm stops searching its whole price map on every call (about a tenth of its CPU per call); its cost
+        is reported as unknown."""
+        if model in self._seen_models:
+            return
+        self._seen_models.add(model)
+        if model in _REGISTERED_UNPRICED:
+            self._unpriced.add(model)
+            return
+        try:
+            litellm.get_model_info(model)
+        except Exception:  # litellm raises a plain Exception for a model it does not know
+            if model not in litellm.model_cost:
+                provider = model.split("/", 1)[0] if "/" in model else "openai"
+                litellm.register_model({model: {"litellm_provider": provider, "mode": "chat"}})
+                _REGISTERED_UNPRICED.add(model)
+            self._unpriced.add(model)
+
     async def _call_once(self, req: ChatRequest) -> ChatResponse:
         litellm = import_litellm()
+        self._note_model(litellm, req.model)
 
         with self._lock:
             self.stats.http_calls += 1
@@ -284,9 +307,11 @@ class LLMClient:
         usage = getattr(raw, "usage", None)
         cost: float | None = None
         hidden = getattr(raw, "_hidden_params", None) or {}
-        if isinstance(hidden.get("response_cost"), (int, float)):
+        if req.model in self._unpriced:
+            cost = None
+        elif isinstance(hidden.get("response_cost"), (int, float)):
             cost = float(hidden["response_cost"])  # litellm already priced it while logging the call
-        elif req.model not in self._unpriced:
+        else:
             try:
                 cost = float(litellm.completion_cost(completion_response=raw))
             except Exception:  # unknown price (local model, new model): do not ask again for this model

@@ -48,3 +48,16 @@ def test_retry_after_is_honoured(workspace):
         out = client.chat_many(_reqs(1))
         assert isinstance(out[0], UpstreamError)
         assert time.perf_counter() - started >= 0.35
+
+
+def test_cost_is_known_for_a_priced_model_and_unknown_for_a_local_one(workspace):
+    with FakeOpenAIServer() as server:
+        local = LLMClient(api_base=server.url, cache=False)
+        out = local.chat_many(_reqs(3))
+        assert all(r.cost_usd is None for r in out)
+        assert local.stats.cost_known is False and local.stats.cost_usd == 0
+        # a model in litellm's price table is priced from it, even when served from this local server
+        priced = LLMClient(api_base=server.url, cache=False)
+        res = priced.chat(ChatRequest(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]))
+        assert res.cost_usd is not None and res.cost_usd > 0
+        assert priced.stats.cost_known is True

@@ -6,10 +6,21 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from specialize import llm_shards
 from specialize.errors import UpstreamError
 from specialize.llm import ChatRequest, LLMClient
 from tests.helpers.fake_openai import FaultPlan, ServerProcess
+
+
+@pytest.fixture(autouse=True)
+def single_threaded():
+    """Workers are forked only from a single-threaded process: let earlier tests' server threads finish."""
+    for t in threading.enumerate():
+        if t is not threading.main_thread():
+            t.join(timeout=10)
+    assert threading.active_count() == 1, [t.name for t in threading.enumerate()]
 
 
 def _reqs(n: int, tag: str = "item") -> list[ChatRequest]:

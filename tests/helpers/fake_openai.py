@@ -56,6 +56,7 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._conns: set[Any] = set()
 
     @property
     def url(self) -> str:
@@ -80,6 +81,16 @@ class FakeOpenAIServer:
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._conns.discard(self.connection)
+                super().finish()
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -156,9 +167,19 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and hang up on kept-alive connections, so no handler thread outlives the server."""
+        import socket
+
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            with self._lock:
+                conns = list(self._conns)
+            for conn in conns:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def __enter__(self) -> "FakeOpenAIServer":
         return self.start()

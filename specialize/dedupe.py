@@ -2,8 +2,9 @@
 
 Pipeline (all arrays, no per-pair Python in the hot path):
 
-1. ``TokenTable``: each text is lower-cased and split on whitespace; rensa hashes the words (Rust) and the
-   hashes sit in one flat ``uint64`` array with row offsets.
+1. ``TokenTable``: each text is lower-cased and split on whitespace (the words ``str.split()`` gives); the
+   words are hashed for a whole batch of texts at once in numpy (see ``_word_hashes``), and the hashes sit in
+   one flat ``uint64`` array with row offsets.
 2. Shingles are word k-grams, made by mixing k neighbouring word hashes in numpy.
 3. rensa computes the MinHash signatures in bulk (``digest_matrix_from_flat_token_hashes``) and its
    ``RMinHashLSH`` index flags every row that shares an LSH band with another row.
@@ -20,17 +21,60 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9),
-        np.uint64(0xD6E8FEB86659FD93), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
-
-
 _B = np.uint64(0x100000001B3 | 1)
 _BINV = np.uint64(pow(0x100000001B3 | 1, -1, 2 ** 64))
+
+# the ASCII characters str.split() treats as whitespace, and every non-ASCII one (mapped to a plain space
+# before encoding, so that in UTF-8 only these ASCII bytes separate words)
+_SPACE_BYTES = np.zeros(256, dtype=np.int8)
+_SPACE_BYTES[[c for c in range(128) if chr(c).isspace()]] = 1
+_OTHER_SPACES = {c: " " for c in range(128, 0x3001) if chr(c).isspace()}
+_POWERS: list[np.ndarray] = []  # cached B**t and B**-t tables, grown on demand
+_POWER_CACHE_MAX = 1 << 23
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased whitespace-separated words (the same tokens the row gates use)."""
     return text.lower().split()
+
+
+def _powers(m: int) -> tuple[np.ndarray, np.ndarray]:
+    if _POWERS and len(_POWERS[0]) >= m:
+        return _POWERS[0], _POWERS[1]
+    size = max(m, 1 << 16)
+    with np.errstate(over="ignore"):
+        pw = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _B, dtype=np.uint64)], dtype=np.uint64)
+        ipw = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BINV, dtype=np.uint64)], dtype=np.uint64)
+    if size <= _POWER_CACHE_MAX:
+        _POWERS[:] = [pw, ipw]
+    return pw, ipw
+
+
+def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hash every word of every text in one numpy pass: ``(hashes, words per text, bytes per word)``.
+
+    The texts are joined with spaces and encoded once; words are the runs of non-space bytes. A word's hash is
+    a polynomial over its bytes taken from prefix sums (the same ring trick as ``TokenTable.kgrams``), then
+    mixed with its length. Equal words get equal hashes in any text and any process."""
+    norm = [t if t.isascii() else t.translate(_OTHER_SPACES) for t in texts]
+    enc = [t.encode("utf-8", "surrogatepass") for t in norm]  # lone surrogates (from JSON escapes) survive
+    blob = np.frombuffer(b" ".join(enc), dtype=np.uint8)
+    m = len(blob)
+    edge = np.ones(m + 2, dtype=np.int8)
+    edge[1:-1] = _SPACE_BYTES[blob]
+    step = np.diff(edge)
+    starts, ends = np.flatnonzero(step == -1), np.flatnonzero(step == 1)
+    pw, ipw = _powers(m + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(m + 1, dtype=np.uint64)
+        np.cumsum(blob * pw[:m], out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * ipw[starts]
+        h = (h ^ (h >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9) + (ends - starts).astype(np.uint64)
+        h ^= h >> np.uint64(29)
+    text_start = np.zeros(len(enc) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)) + 1, out=text_start[1:])
+    counts = np.diff(np.searchsorted(starts, text_start))
+    return h, counts, ends - starts
 
 
 @dataclass
@@ -41,20 +85,28 @@ class TokenTable:
     offsets: np.ndarray
 
     @classmethod
-    def from_texts(cls, texts: list[str]) -> "TokenTable":
-        return cls.from_tokens([tokenize(t) for t in texts])
+    def from_texts(cls, texts: list[str], *, lower: bool = True) -> "TokenTable":
+        """Word hashes of each text (lower-cased first unless ``lower=False``)."""
+        return cls.from_texts_with_lengths(texts, lower=lower)[0]
+
+    @classmethod
+    def from_texts_with_lengths(cls, texts: list[str], *, lower: bool = True) -> tuple["TokenTable", np.ndarray]:
+        """``from_texts`` plus each text's longest word in UTF-8 bytes (0 for a text without words)."""
+        if lower:
+            texts = [t.lower() for t in texts]
+        flat, counts, wlen = _word_hashes(texts)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        longest = np.zeros(len(texts), dtype=np.int64)
+        nz = counts > 0
+        if nz.any():
+            longest[nz] = np.maximum.reduceat(wlen, offsets[:-1][nz])
+        return cls(flat, offsets), longest
 
     @classmethod
     def from_tokens(cls, token_lists: list[list[str]]) -> "TokenTable":
-        """Like ``from_texts`` for texts already tokenised (lower-cased words)."""
-        import rensa
-
-        hashed = rensa.RMinHash.hash_token_sets(token_lists)
-        lens = np.fromiter((len(h) for h in hashed), dtype=np.int64, count=len(hashed))
-        flat = np.fromiter((x for h in hashed for x in h), dtype=np.uint64, count=int(lens.sum()))
-        offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        return cls(flat, offsets)
+        """Like ``from_texts`` for texts already split into (lower-cased) words."""
+        return cls.from_texts([" ".join(t) for t in token_lists], lower=False)
 
     @classmethod
     def concat(cls, tables: list["TokenTable"]) -> "TokenTable":
@@ -75,6 +127,15 @@ class TokenTable:
             return TokenTable(np.zeros(0, np.uint64), offsets)
         idx = np.repeat(self.offsets[rows] - offsets[:-1], lens) + np.arange(offsets[-1])
         return TokenTable(self.flat[idx], offsets)
+
+    def spread(self, rows: np.ndarray, n: int) -> "TokenTable":
+        """The inverse of ``take``: an ``n``-row table where row ``rows[i]`` holds this table's row ``i`` and
+        every other row is empty (``rows`` ascending)."""
+        lens = np.zeros(n, dtype=np.int64)
+        lens[rows] = np.diff(self.offsets)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        return TokenTable(self.flat, offsets)
 
     def kgrams(self, k: int) -> "TokenTable":
         """Word k-gram hashes per row; a row shorter than k words keeps one gram of all its words.

@@ -7,6 +7,8 @@ Each function takes ``fail`` (one entry per input line: None while the row is st
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,8 @@ Fail = list[Any]
 
 
 def still_in(fail: Fail) -> np.ndarray:
-    return np.asarray([i for i, f in enumerate(fail) if f is None], dtype=np.int64)
+    """Indices of the rows not rejected yet."""
+    return np.flatnonzero(np.fromiter(map(is_, fail, repeat(None)), dtype=bool, count=len(fail)))
 
 
 def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, int]],
@@ -72,69 +75,56 @@ def near_duplicates(fail: Fail, shingles: Any, eval_shingles: Any, eval_meta: li
     table = TokenTable.concat([rows, eval_shingles]) if eval_meta else rows
     threshold = min(near_dup_threshold, leak_threshold if eval_meta else 1.0)
     pairs, sims = similar_pairs(table, threshold=threshold, num_perm=num_perm)
-    out_hash = output_hash.tolist()
     m = len(live)
-    edges: dict[int, list[tuple[int, float, bool]]] = {}
-    flagged: list[tuple[int, int]] = []
-    for (a, b), sim in zip(pairs.tolist(), sims.tolist()):
-        if b >= m:  # a train row against an eval row
-            if a < m and sim >= leak_threshold:
-                i = int(live[a])
-                if fail[i] is None:
-                    name, line = eval_meta[b - m]
-                    fail[i] = ("eval_leak", "minhash_match", {"eval_set": name, "eval_line": line,
-                                                              "similarity": round(sim, 3)})
-            continue
-        i, j = int(live[a]), int(live[b])
-        conflict = out_hash[i] != out_hash[j]
-        if conflict:
-            if sim < label_threshold:
-                continue  # similar inputs with different answers: a deliberate contrast
-            if action == "flag":
-                flagged.append((i, j))
-                continue
-        elif sim < near_dup_threshold:
-            continue
-        edges.setdefault(j, []).append((i, sim, conflict))
-    _keep_one_per_cluster(fail, edges)
+    a, b = pairs[:, 0], pairs[:, 1]
+    # a row close to an eval row is a leak (the first such eval row in pair order is named)
+    to_eval = (b >= m) & (a < m) & (sims >= leak_threshold)
+    _, first = np.unique(a[to_eval], return_index=True)
+    for k in np.flatnonzero(to_eval)[first].tolist():
+        i = int(live[a[k]])
+        if fail[i] is None:
+            name, line = eval_meta[int(b[k]) - m]
+            fail[i] = ("eval_leak", "minhash_match", {"eval_set": name, "eval_line": line,
+                                                      "similarity": round(float(sims[k]), 3)})
+    # row pairs: near duplicates, or label conflicts when the outputs differ
+    rr = b < m
+    i, j, sim = live[a[rr]], live[b[rr]], sims[rr]
+    conflict = output_hash[i] != output_hash[j]
+    flag = conflict & (sim >= label_threshold) & (action == "flag")
+    edge = np.where(conflict, (sim >= label_threshold) & (action != "flag"), sim >= near_dup_threshold)
+    flagged = list(zip(i[flag].tolist(), j[flag].tolist()))
+    _keep_one_per_cluster(fail, i[edge], j[edge], sim[edge], conflict[edge])
     return flagged
 
 
-def _keep_one_per_cluster(fail: Fail, edges: dict[int, list[tuple[int, float, bool]]]) -> None:
-    """Union-find over the edges (rows leaked from the eval sets take no part); in each cluster the earliest
-    row survives and every later row is rejected, naming its most similar earlier partner."""
-    parent: dict[int, int] = {}
+def _keep_one_per_cluster(fail: Fail, i: np.ndarray, j: np.ndarray, sim: np.ndarray, conflict: np.ndarray) -> None:
+    """Edges (i < j, in pair order) join rows into clusters (rows leaked from the eval sets take no part); in
+    each cluster the earliest row survives and every later row is rejected, naming its most similar earlier
+    partner (the first one on a tie) and the row kept."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(x: int) -> int:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
-
-    def leaked(x: int) -> bool:
-        return fail[x] is not None and fail[x][0] == "eval_leak"
-
-    for j, lst in edges.items():
-        for i, _, _ in lst:
-            if leaked(i) or leaked(j):
-                continue
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    for j in sorted(edges):
-        if fail[j] is not None:
+    if len(i) == 0:
+        return
+    nodes = np.unique(np.r_[i, j])
+    leaked = np.asarray([fail[x] is not None and fail[x][0] == "eval_leak" for x in nodes.tolist()], dtype=bool)
+    ci, cj = np.searchsorted(nodes, i), np.searchsorted(nodes, j)
+    ok = ~leaked[ci] & ~leaked[cj]
+    graph = coo_matrix((np.ones(int(ok.sum())), (ci[ok], cj[ok])), shape=(len(nodes), len(nodes)))
+    _, label = connected_components(graph, directed=False)
+    kept = np.full(label.max() + 1, len(nodes))
+    np.minimum.at(kept, label, np.arange(len(nodes)))  # nodes are sorted: the smallest index is the earliest row
+    # per later row, its best edge: highest similarity, then the earliest partner (a stable sort keeps pair order)
+    order = np.flatnonzero(ok)
+    order = order[np.lexsort((-sim[order], cj[order]))]
+    best = order[np.r_[True, cj[order][1:] != cj[order][:-1]]]
+    for e in best.tolist():
+        row, other = int(j[e]), int(i[e])
+        if fail[row] is not None:
             continue
-        rep = find(j)
-        if rep == j:
-            continue
-        earlier = [(i, s, c) for i, s, c in edges[j] if i < j and not leaked(i)]
-        if not earlier:
-            continue
-        i, sim, conflict = max(earlier, key=lambda e: e[1])
-        if conflict:
-            fail[j] = ("label_consistency", "conflicting_label", {"conflicts_with_line": i + 1,
-                                                                 "similarity": round(sim, 3),
-                                                                 "cluster_kept_line": rep + 1})
+        rep = int(nodes[kept[label[cj[e]]]])
+        details = {"similarity": round(float(sim[e]), 3), "cluster_kept_line": rep + 1}
+        if conflict[e]:
+            fail[row] = ("label_consistency", "conflicting_label", {"conflicts_with_line": other + 1, **details})
         else:
-            fail[j] = ("near_dup", "near_duplicate", {"duplicate_of_line": i + 1, "similarity": round(sim, 3),
-                                                      "cluster_kept_line": rep + 1})
+            fail[row] = ("near_dup", "near_duplicate", {"duplicate_of_line": other + 1, **details})

@@ -18,6 +18,7 @@ Pipeline (all arrays, no per-pair Python in the hot path):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -244,8 +245,10 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
     if len(flagged) < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     sub = shingles.take(flagged)
-    digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        sub.flat, sub.offsets.astype(np.uint64), num_perm, seed).to_rows(), dtype=np.uint64)
+    rows = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        sub.flat, sub.offsets.astype(np.uint64), num_perm, seed).to_rows()
+    digests = np.fromiter(chain.from_iterable(rows), dtype=np.uint64,
+                          count=len(rows) * num_perm).reshape(len(rows), num_perm)
     found: list[np.ndarray] = []
     big: set[tuple[int, int]] = set()
     for b in range(bands):
@@ -272,7 +275,9 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
         found.append(np.asarray(sorted(big), dtype=np.int64).reshape(-1, 2))
     if not found:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    pairs = np.unique(np.concatenate(found).astype(np.int64), axis=0).tolist()
+    both = np.concatenate(found).astype(np.int64)
+    codes = np.unique(both[:, 0] * n + both[:, 1])  # one int per pair: a 1-D unique is far cheaper than axis=0
+    pairs = np.stack([codes // n, codes % n], axis=1).tolist()
     out, sims = [], []
     flat, offs = shingles.flat, shingles.offsets
     cache: dict[int, set[int]] = {}

@@ -50,6 +50,9 @@ TEMPLATE_LIKE = re.compile(
     r"(\{\{.*?\}\}|\{[A-Z_]{3,}\}|\[(?:INSERT|PLACEHOLDER|YOUR|NAME|CUSTOMER)[^\]]*\]|<(?:INSERT|PLACEHOLDER)[^>]*>|"
     r"lorem ipsum|\bTODO\b|\bexample (?:input|ticket|text) here\b)", re.IGNORECASE)
 _CHAR_RUN = re.compile(r"(\S)\1{29,}")
+# the texts TEMPLATE_LIKE may match contain one of these, or a "{" not followed by a quote (see _template_suspect)
+_TEMPLATE_KEYS = ("[", "<", "lorem", "todo", " here")
+_OPEN_BRACE = re.compile(r'\{(?!")')
 Failure = tuple[str, str, dict[str, Any]]
 
 
@@ -112,20 +115,27 @@ def parse_line(raw: bytes, max_line_bytes: int) -> tuple[Any, Failure | None]:
     return row, None
 
 
-def _rows_containing(texts: list[str], needles: list[str]) -> set[int]:
-    """Indices of the texts that contain any needle: one ``str.find`` scan of the joined texts per needle."""
-    if not texts or not needles:
-        return set()
-    blob = "\x00".join(texts)
-    ends = list(accumulate(len(t) + 1 for t in texts))  # ends[r] = where text r + 1 starts
-    hits: set[int] = set()
-    for needle in needles:
-        i = blob.find(needle)
-        while i >= 0:
-            r = bisect_right(ends, i)
-            hits.add(r)
-            i = blob.find(needle, ends[r])  # this row is in; go on from the next one
-    return hits
+class _Joined:
+    """Many texts joined into one string, to find which of them contain something with one C-level scan."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.blob = "\x00".join(texts)
+        self.ends = list(accumulate(len(t) + 1 for t in texts))  # ends[r] = where text r + 1 starts
+
+    def rows_with(self, needles: list[str]) -> set[int]:
+        hits: set[int] = set()
+        if not self.ends:
+            return hits
+        for needle in needles:
+            i = self.blob.find(needle)
+            while i >= 0:
+                r = bisect_right(self.ends, i)
+                hits.add(r)
+                i = self.blob.find(needle, self.ends[r])  # this row is in; go on from the next one
+        return hits
+
+    def rows_matching(self, pattern: re.Pattern[str]) -> set[int]:
+        return {bisect_right(self.ends, m.start()) for m in pattern.finditer(self.blob)}
 
 
 def _template_suspect(text: str, low: str) -> bool:
@@ -187,9 +197,10 @@ class RowChecker:
                 system = [m.get("content") or "" for m in row["messages"] if isinstance(m, dict)
                           and m.get("role") == "system"] if fmt in ("chat", "tool_call") else []
             meta = row.get("meta")
-            if isinstance(meta, dict):
-                cats[k], diffs[k] = _label(meta.get("category"), raw, "category"), \
-                    _label(meta.get("difficulty"), raw, "difficulty")
+            if type(meta) is dict:
+                cat, diff = meta.get("category"), meta.get("difficulty")
+                cats[k] = cat[:100] if type(cat) is str else _label(cat, raw, "category")
+                diffs[k] = diff[:100] if type(diff) is str else _label(diff, raw, "difficulty")
             if cfg.output_is_json or self.validator is not None:
                 failure = self._contract(out, fmt)
                 if failure:
@@ -197,29 +208,56 @@ class RowChecker:
                     continue
             rows.append((k, inp, out, system, fmt))
 
-        low_in = [r[1].lower() for r in rows]
-        low_out = [r[2].lower() for r in rows]
+        return self._screen_rows(rows, fail, cats, diffs)
+
+    def _screen_rows(self, rows: list[tuple[int, str, str, list[str], str | None]], fail: list[Failure | None],
+                     cats: list[str | None], diffs: list[str | None]) -> ChunkChecks:
+        """The leak, trivial and length gates for rows that parsed and have the right shape. Screens over the
+        whole chunk pick the rows that might fail; only those get the exact per-row checks."""
+        cfg = self.cfg
+        ins, outs = [r[1] for r in rows], [r[2] for r in rows]
+        low_in, low_out = [t.lower() for t in ins], [t.lower() for t in outs]
         words, longest = TokenTable.from_texts_with_lengths(low_in, lower=False)
-        suspects = _rows_containing(low_out, list(_LEAK_KEYS) + self.extra_leaks) | \
-            _rows_containing(low_in, list(_LEAK_KEYS) + self.extra_leaks)
-        passed: list[int] = []
-        for j, (k, inp, out, system, fmt) in enumerate(rows):
-            failure = self._leak(low_in[j], low_out[j]) if j in suspects else None
+        joined = (_Joined(low_in), _Joined(low_out))
+        leak_keys = [*_LEAK_KEYS, *self.extra_leaks]
+        leaky = joined[0].rows_with(leak_keys) | joined[1].rows_with(leak_keys)
+        odd = set(np.flatnonzero(longest >= 30).tolist())  # a long run of one character needs a long word
+        for side in joined:
+            odd |= side.rows_with(list(_TEMPLATE_KEYS)) | side.rows_matching(_OPEN_BRACE)
+        odd.update(j for j, (a, b) in enumerate(zip(ins, outs))
+                   if len(a.strip()) < cfg.min_input_chars or len(b.strip()) < cfg.min_output_chars)
+        tokens = self._token_totals(ins, outs, [r[3] for r in rows])
+        odd.update(j for j, t in enumerate(tokens) if t > cfg.max_tokens)
+        failed: set[int] = set()
+        for j in sorted(leaky | odd):
+            k, inp, out = rows[j][:3]
+            failure = self._leak(low_in[j], low_out[j]) if j in leaky else None
             failure = failure or self._trivial(inp, out, low_in[j], low_out[j], int(longest[j]))
-            if failure is None:
-                total = self.count_tokens(inp) + self.count_tokens(out) + sum(map(self.count_tokens, system))
-                if total > cfg.max_tokens:
-                    failure = ("length", "too_long", {"tokens": total, "max_tokens": cfg.max_tokens,
-                                                       "counted_by": cfg.tokenizer or "estimate"})
+            if failure is None and tokens[j] > cfg.max_tokens:
+                failure = ("length", "too_long", {"tokens": tokens[j], "max_tokens": cfg.max_tokens,
+                                                   "counted_by": cfg.tokenizer or "estimate"})
             if failure:
                 fail[k] = failure
-            else:
-                passed.append(j)
-        keep = np.asarray(passed, dtype=np.int64)
-        line_of = np.asarray([rows[j][0] for j in passed], dtype=np.int64)
-        output_hash = np.zeros(n, dtype=np.uint64)
-        output_hash[line_of] = sequence_hashes(TokenTable.from_texts([rows[j][2] for j in passed], lower=False))
-        return ChunkChecks(fail, words.take(keep).spread(line_of, n), output_hash, cats, diffs)
+                failed.add(j)
+        keep = np.asarray([j for j in range(len(rows)) if j not in failed], dtype=np.int64)
+        line_of = np.asarray([rows[j][0] for j in keep.tolist()], dtype=np.int64)
+        output_hash = np.zeros(len(fail), dtype=np.uint64)
+        output_hash[line_of] = sequence_hashes(TokenTable.from_texts([outs[j] for j in keep.tolist()], lower=False))
+        return ChunkChecks(fail, words.take(keep).spread(line_of, len(fail)), output_hash, cats, diffs)
+
+    def _token_totals(self, ins: list[str], outs: list[str], systems: list[list[str]]) -> list[int]:
+        """Tokens per row: input + output + system prompts (one batched call when a tokenizer is set)."""
+        if self._tok is None:
+            est = estimate_tokens
+            return [est(a) + est(b) + (sum(map(est, s)) if s else 0) for a, b, s in zip(ins, outs, systems)]
+        flat_sys = [t for s in systems for t in s]
+        n_in, n_out, n_sys = ([len(ids) for ids in self._tok(texts, add_special_tokens=False)["input_ids"]]
+                              if texts else [] for texts in (ins, outs, flat_sys))
+        totals, pos = [], 0
+        for a, b, s in zip(n_in, n_out, systems):
+            totals.append(a + b + sum(n_sys[pos:pos + len(s)]))
+            pos += len(s)
+        return totals
 
     def _contract(self, out: str, fmt: str | None) -> Failure | None:
         if fmt == "tool_call" and self.validator is None:

@@ -27,6 +27,7 @@ from specialize.workspace import rel, resolve_path
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
 CHUNK = 10_000
+_WRITE_BUFFER = 8 << 20  # few large writes: system calls are slow in some sandboxes
 
 
 class ValidateRowsParams(Params):
@@ -340,10 +341,10 @@ def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, data: b
     by_reason: Counter[str] = Counter()
     samples: list[dict[str, Any]] = []
     keep = np.asarray([i for i, f in enumerate(fail) if f is None], dtype=np.int64)
-    with open(acc_path, "wb") as acc:
+    with open(acc_path, "wb", buffering=_WRITE_BUFFER) as acc:
         if len(keep):
             _write_accepted(acc, data, starts, ends, keep)
-    with open(rej_path, "wb") as rej:
+    with open(rej_path, "wb", buffering=_WRITE_BUFFER) as rej:
         for i, f in enumerate(fail):
             if f is None:
                 continue

@@ -32,6 +32,7 @@ _SPACE_BYTES[[c for c in range(128) if chr(c).isspace()]] = 1
 _OTHER_SPACES = {c: " " for c in range(128, 0x3001) if chr(c).isspace()}
 _POWERS: list[np.ndarray] = []  # cached B**t and B**-t tables, grown on demand
 _POWER_CACHE_MAX = 1 << 23
+_BITMAP_BITS = 22
 
 
 def tokenize(text: str) -> list[str]:
@@ -51,31 +52,58 @@ def _powers(m: int) -> tuple[np.ndarray, np.ndarray]:
     return pw, ipw
 
 
-def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hash every word of every text in one numpy pass: ``(hashes, words per text, bytes per word)``.
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_LEN_MUL = np.uint64(0xD6E8FEB86659FD93)
+_CHUNK_MUL = np.uint64(0x9E3779B97F4A7C15)
 
-    The texts are joined with spaces and encoded once; words are the runs of non-space bytes. A word's hash is
-    a polynomial over its bytes taken from prefix sums (the same ring trick as ``TokenTable.kgrams``), then
-    mixed with its length. Equal words get equal hashes in any text and any process."""
-    norm = [t if t.isascii() else t.translate(_OTHER_SPACES) for t in texts]
-    enc = [t.encode("utf-8", "surrogatepass") for t in norm]  # lone surrogates (from JSON escapes) survive
-    blob = np.frombuffer(b" ".join(enc), dtype=np.uint8)
-    m = len(blob)
-    edge = np.ones(m + 2, dtype=np.int8)
-    edge[1:-1] = _SPACE_BYTES[blob]
-    step = np.diff(edge)
-    starts, ends = np.flatnonzero(step == -1), np.flatnonzero(step == 1)
-    pw, ipw = _powers(m + 1)
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (a bijection on 64-bit values), in place."""
     with np.errstate(over="ignore"):
-        prefix = np.zeros(m + 1, dtype=np.uint64)
-        np.cumsum(blob * pw[:m], out=prefix[1:])
-        h = (prefix[ends] - prefix[starts]) * ipw[starts]
-        h = (h ^ (h >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9) + (ends - starts).astype(np.uint64)
-        h ^= h >> np.uint64(29)
-    text_start = np.zeros(len(enc) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)) + 1, out=text_start[1:])
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hash every word of every text with a few numpy passes: ``(hashes, words per text, bytes per word)``.
+
+    The texts are joined with spaces and encoded once; words are the runs of non-space bytes. A word's bytes
+    are read eight at a time as integers (most words fit in one read); each 8-byte piece is mixed with its
+    place in the word and the word's length, and the pieces are summed. Equal words get equal hashes in any
+    text and any process."""
+    norm = [t if t.isascii() else t.translate(_OTHER_SPACES) for t in texts]
+    joined = " ".join(norm)
+    data = (" " + joined + " " * 9).encode("utf-8", "surrogatepass")  # lone surrogates (JSON escapes) survive
+    raw = np.frombuffer(data, dtype=np.uint8)
+    # space/word flips alternate (the data starts and ends with spaces): word starts, then word ends
+    flips = np.flatnonzero(np.diff(_SPACE_BYTES[raw]))
+    starts, ends = flips[0::2] + 1, flips[1::2] + 1
+    wlen = ends - starts
+    eight = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # 8 bytes from any offset
+    with np.errstate(over="ignore"):
+        h = _mix64((eight[starts] & _LOW_BYTES[np.minimum(wlen, 8)]) ^ (wlen.astype(np.uint64) * _LEN_MUL))
+        long = np.flatnonzero(wlen > 8)
+        if len(long):  # the further 8-byte pieces of longer words
+            extra = (wlen[long] - 1) >> 3
+            word = np.repeat(long, extra)
+            piece = np.arange(len(word)) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+            left = wlen[word] - 8 * piece
+            part = eight[starts[word] + 8 * piece] & _LOW_BYTES[np.minimum(left, 8)]
+            np.add.at(h, word, _mix64(part + piece.astype(np.uint64) * _CHUNK_MUL))
+    if len(data) == len(joined) + 10:  # all ASCII: a text's bytes are its characters
+        sizes = np.fromiter(map(len, norm), dtype=np.int64, count=len(norm))
+    else:
+        sizes = np.fromiter((len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass")) for t in norm),
+                            dtype=np.int64, count=len(norm))
+    text_start = np.ones(len(norm) + 1, dtype=np.int64)  # byte offset of each text in ``data``
+    np.cumsum(sizes + 1, out=text_start[1:])
+    text_start[1:] += 1
     counts = np.diff(np.searchsorted(starts, text_start))
-    return h, counts, ends - starts
+    return h, counts, wlen
 
 
 @dataclass
@@ -154,9 +182,8 @@ class TokenTable:
             return TokenTable(np.zeros(0, np.uint64), new_off)
         starts = np.repeat(self.offsets[:-1] - new_off[:-1], count) + np.arange(new_off[-1])
         glen = np.repeat(np.minimum(lens, k), count).astype(np.int64)
+        pw, ipw = _powers(m + 1)
         with np.errstate(over="ignore"):
-            pw = np.cumprod(np.r_[np.uint64(1), np.full(m, _B, dtype=np.uint64)], dtype=np.uint64)
-            ipw = np.cumprod(np.r_[np.uint64(1), np.full(m - 1, _BINV, dtype=np.uint64)], dtype=np.uint64)
             prefix = np.zeros(m + 1, dtype=np.uint64)
             np.cumsum(self.flat * pw[:m], out=prefix[1:])
             g = (prefix[starts + glen] - prefix[starts]) * ipw[starts]
@@ -312,18 +339,20 @@ def ngram_share(grams: TokenTable, ref_sorted: np.ndarray, ref_owner: np.ndarray
     nrows = len(grams)
     if len(ref_sorted) == 0 or len(grams.flat) == 0:
         return np.zeros(nrows), np.full(nrows, -1, dtype=np.int64)
-    order = np.argsort(grams.flat)
-    queries = grams.flat[order]  # sorted queries make the binary searches walk the reference in order
+    # most n-grams are in no eval row: a bitmap of the reference's top hash bits rules them out with one
+    # lookup each, and only the rest get a binary search
+    bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+    bitmap[ref_sorted >> np.uint64(64 - _BITMAP_BITS)] = True
+    maybe = np.flatnonzero(bitmap[grams.flat >> np.uint64(64 - _BITMAP_BITS)])
+    queries = grams.flat[maybe]
     pos = np.minimum(np.searchsorted(ref_sorted, queries), len(ref_sorted) - 1)
-    hit = np.empty(len(queries), dtype=bool)
-    hit[order] = ref_sorted[pos] == queries
+    found = ref_sorted[pos] == queries
+    hit_idx, pos = maybe[found], pos[found]
     lens = np.diff(grams.offsets)
     owner_row = np.repeat(np.arange(nrows), lens)
-    hits = np.bincount(owner_row, weights=hit.astype(np.float64), minlength=nrows)
+    hits = np.bincount(owner_row[hit_idx], minlength=nrows)
     share = np.divide(hits, lens, out=np.zeros(nrows), where=lens > 0)
     match = np.full(nrows, -1, dtype=np.int64)
-    hit_idx = np.nonzero(hit)[0]
-    pos = np.searchsorted(ref_sorted, grams.flat[hit_idx])  # only the hits need their reference row
     match[owner_row[hit_idx]] = ref_owner[pos]
     return share, match
 

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -34,6 +32,7 @@ import orjson
 
 from specialize.dedupe import TokenTable, sequence_hashes
 from specialize.formats import chat_parts, check_format, input_text, output_text
+from specialize.screens import Joined, PrefixTable
 
 LEAK_ANYWHERE = re.compile(
     r"\b(teacher model|the teacher|the rubric|scoring rubric|hidden rules?|generation prompt|this prompt|"
@@ -49,6 +48,7 @@ _LEAK_KEYS = ("teacher", "rubric", "hidden rule", "prompt", "contract", "synthet
 TEMPLATE_LIKE = re.compile(
     r"(\{\{.*?\}\}|\{[A-Z_]{3,}\}|\[(?:INSERT|PLACEHOLDER|YOUR|NAME|CUSTOMER)[^\]]*\]|<(?:INSERT|PLACEHOLDER)[^>]*>|"
     r"lorem ipsum|\bTODO\b|\bexample (?:input|ticket|text) here\b)", re.IGNORECASE)
+_LEAK_TABLE = PrefixTable(list(_LEAK_KEYS))
 _CHAR_RUN = re.compile(r"(\S)\1{29,}")
 # the texts TEMPLATE_LIKE may match contain one of these, or a "{" not followed by a quote (see _template_suspect)
 _TEMPLATE_KEYS = ("[", "<", "lorem", "todo", " here")
@@ -115,29 +115,6 @@ def parse_line(raw: bytes, max_line_bytes: int) -> tuple[Any, Failure | None]:
     return row, None
 
 
-class _Joined:
-    """Many texts joined into one string, to find which of them contain something with one C-level scan."""
-
-    def __init__(self, texts: list[str]) -> None:
-        self.blob = "\x00".join(texts)
-        self.ends = list(accumulate(len(t) + 1 for t in texts))  # ends[r] = where text r + 1 starts
-
-    def rows_with(self, needles: list[str]) -> set[int]:
-        hits: set[int] = set()
-        if not self.ends:
-            return hits
-        for needle in needles:
-            i = self.blob.find(needle)
-            while i >= 0:
-                r = bisect_right(self.ends, i)
-                hits.add(r)
-                i = self.blob.find(needle, self.ends[r])  # this row is in; go on from the next one
-        return hits
-
-    def rows_matching(self, pattern: re.Pattern[str]) -> set[int]:
-        return {bisect_right(self.ends, m.start()) for m in pattern.finditer(self.blob)}
-
-
 def _template_suspect(text: str, low: str) -> bool:
     """Could TEMPLATE_LIKE match? (A "{" only counts when something other than a quote follows one: JSON
     objects start every "{" with a key's quote, and both brace patterns need a non-quote after the brace.)"""
@@ -177,7 +154,7 @@ class RowChecker:
         fast = cfg.expected_format in (None, "chat")
         rows: list[tuple[int, str, str, list[str], str | None]] = []  # (line, input, output, system, format)
         for k, raw in enumerate(lines):
-            if not raw.strip():
+            if not raw or raw.isspace():
                 fail[k] = ("json", "empty_line", {})
                 continue
             row, failure = parse_line(raw, cfg.max_line_bytes)
@@ -218,9 +195,9 @@ class RowChecker:
         ins, outs = [r[1] for r in rows], [r[2] for r in rows]
         low_in, low_out = [t.lower() for t in ins], [t.lower() for t in outs]
         words, longest = TokenTable.from_texts_with_lengths(low_in, lower=False)
-        joined = (_Joined(low_in), _Joined(low_out))
-        leak_keys = [*_LEAK_KEYS, *self.extra_leaks]
-        leaky = joined[0].rows_with(leak_keys) | joined[1].rows_with(leak_keys)
+        joined = (Joined(low_in), Joined(low_out))
+        leaky = set().union(*(side.rows_with_prefixes(_LEAK_TABLE) | side.rows_with(self.extra_leaks)
+                              for side in joined))
         odd = set(np.flatnonzero(longest >= 30).tolist())  # a long run of one character needs a long word
         for side in joined:
             odd |= side.rows_with(list(_TEMPLATE_KEYS)) | side.rows_matching(_OPEN_BRACE)

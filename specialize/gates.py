@@ -153,14 +153,20 @@ class RowChecker:
         diffs: list[str | None] = [None] * n
         fast = cfg.expected_format in (None, "chat")
         rows: list[tuple[int, str, str, list[str], str | None]] = []  # (line, input, output, system, format)
+        loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, cfg.max_line_bytes
         for k, raw in enumerate(lines):
-            if not raw or raw.isspace():
-                fail[k] = ("json", "empty_line", {})
-                continue
-            row, failure = parse_line(raw, cfg.max_line_bytes)
-            if failure:
-                fail[k] = failure
-                continue
+            try:  # the common case first: a JSON object orjson reads (it refuses NUL bytes and blank lines)
+                row = loads(raw)
+            except decode_error:
+                row = None
+            if type(row) is not dict or len(raw) > max_bytes:
+                if not raw or raw.isspace():
+                    fail[k] = ("json", "empty_line", {})
+                    continue
+                row, failure = parse_line(raw, max_bytes)
+                if failure:
+                    fail[k] = failure
+                    continue
             parts = chat_parts(row) if fast else None
             if parts is not None:
                 fmt: str | None = "chat"

@@ -7,11 +7,18 @@ Each function takes ``fail`` (one entry per input line: None while the row is st
 
 from __future__ import annotations
 
+import json
 from itertools import repeat
 from operator import is_
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
+
+from specialize.formats import detect_format, input_text
+from specialize.wordtable import TokenTable, sequence_hashes
+from specialize.workspace import rel
 
 Fail = list[Any]
 
@@ -19,6 +26,37 @@ Fail = list[Any]
 def still_in(fail: Fail) -> np.ndarray:
     """Indices of the rows not rejected yet."""
     return np.flatnonzero(np.fromiter(map(is_, fail, repeat(None)), dtype=bool, count=len(fail)))
+
+
+def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, dict[int, tuple[str, int]]]:
+    """The eval rows' inputs: ``(name, line)`` per row, their word table, and input hash -> first such row.
+    Lines that do not parse, or hold no recognisable row, are skipped (they cannot leak into training data)."""
+    meta: list[tuple[str, int]] = []
+    texts: list[str] = []
+    for path in paths:
+        name = rel(path)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    try:
+                        row = json.loads(line)
+                    except (ValueError, RecursionError):
+                        continue
+                if not isinstance(row, dict) or detect_format(row) is None:
+                    continue
+                try:
+                    text = input_text(row)
+                except (TypeError, AttributeError, IndexError):  # a malformed message list: no usable input
+                    continue
+                meta.append((name, lineno))
+                texts.append(text)
+    table = TokenTable.from_texts(texts)
+    exact: dict[int, tuple[str, int]] = {}
+    for h, m in zip(sequence_hashes(table).tolist(), meta):
+        exact.setdefault(h, m)
+    return meta, table, exact
 
 
 def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, int]],
@@ -68,7 +106,7 @@ def near_duplicates(fail: Fail, shingles: Any, eval_shingles: Any, eval_meta: li
     """MinHash LSH over the rows still in (and the eval rows): near copies of an eval row are leaks; within
     the rows, one row is kept per cluster of near duplicates (the earliest) and the others name it; similar
     inputs with different outputs are label conflicts above ``label_threshold``. Returns flagged conflicts."""
-    from specialize.dedupe import TokenTable, similar_pairs
+    from specialize.dedupe import similar_pairs
 
     live = still_in(fail)
     rows = shingles.take(live)

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from specialize.dedupe import TokenTable, sequence_hashes
 from specialize.formats import chat_parts, check_format, input_text, output_text
 from specialize.screens import Joined, PrefixTable
+from specialize.wordtable import TokenTable, sequence_hashes
 
 LEAK_ANYWHERE = re.compile(
     r"\b(teacher model|the teacher|the rubric|scoring rubric|hidden rules?|generation prompt|this prompt|"
@@ -140,11 +140,6 @@ class RowChecker:
 
             self._tok = load_tokenizer(cfg.tokenizer)
 
-    def count_tokens(self, text: str) -> int:
-        if self._tok is not None:
-            return len(self._tok(text, add_special_tokens=False)["input_ids"])
-        return estimate_tokens(text)
-
     def check_lines(self, lines: list[bytes]) -> ChunkChecks:
         cfg = self.cfg
         n = len(lines)
@@ -152,10 +147,10 @@ class RowChecker:
         cats: list[str | None] = [None] * n
         diffs: list[str | None] = [None] * n
         fast = cfg.expected_format in (None, "chat")
-        rows: list[tuple[int, str, str, list[str], str | None]] = []  # (line, input, output, system, format)
+        rows: list[tuple[int, str, str, list[str]]] = []  # (line, input, output, system prompts)
         loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, cfg.max_line_bytes
         for k, raw in enumerate(lines):
-            try:  # the common case first: a JSON object orjson reads (it refuses NUL bytes and blank lines)
+            try:  # the common case first: a JSON object orjson reads (it refuses raw NULs and blank lines)
                 row = loads(raw)
             except decode_error:
                 row = None
@@ -189,11 +184,11 @@ class RowChecker:
                 if failure:
                     fail[k] = failure
                     continue
-            rows.append((k, inp, out, system, fmt))
+            rows.append((k, inp, out, system))
 
         return self._screen_rows(rows, fail, cats, diffs)
 
-    def _screen_rows(self, rows: list[tuple[int, str, str, list[str], str | None]], fail: list[Failure | None],
+    def _screen_rows(self, rows: list[tuple[int, str, str, list[str]]], fail: list[Failure | None],
                      cats: list[str | None], diffs: list[str | None]) -> ChunkChecks:
         """The leak, trivial and length gates for rows that parsed and have the right shape. Screens over the
         whole chunk pick the rows that might fail; only those get the exact per-row checks."""

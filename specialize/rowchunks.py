@@ -55,7 +55,8 @@ def check_span(path: str, start: int, length: int) -> dict[str, Any]:
 
 def check_block(block: bytes) -> dict[str, Any]:
     """Per-row gates for one block of lines; returns compact columns (no row text) plus the inputs' shingles."""
-    from specialize.dedupe import ngram_share, sequence_hashes, unique_ratio
+    from specialize.dedupe import ngram_share
+    from specialize.wordtable import sequence_hashes, unique_ratio
 
     checks = _CHECKER.check_lines(split_block(block))
     fail, table = checks.fail, checks.words

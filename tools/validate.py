@@ -27,7 +27,6 @@ from specialize.workspace import rel, resolve_path
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
 CHUNK = 10_000
-_WRITE_BUFFER = 8 << 20  # few large writes: system calls are slow in some sandboxes
 
 
 class ValidateRowsParams(Params):
@@ -148,8 +147,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     import numpy as np
 
     from specialize import crossrow
-    from specialize.dedupe import TokenTable
     from specialize.rowchunks import check_block, check_span, init_worker, line_spans
+    from specialize.wordtable import TokenTable
 
     started = time.perf_counter()
     stages: dict[str, float] = {}
@@ -170,7 +169,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     stage("read")
     # chunks of whole lines, as byte ranges of the file
     bounds = [(int(starts[a]), int(starts[a + CHUNK]) if a + CHUNK < n else len(data)) for a in range(0, n, CHUNK)]
-    eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
+    eval_meta, eval_words, eval_inputs = crossrow.load_eval_sets(
+        [resolve_path(spec, arg="eval_sets", must_exist=True) for spec in params.eval_sets])
     chunk_cfg: dict[str, Any] = {"shingle_words": params.shingle_words, "leak_ngram": params.leak_ngram,
                                  "ref_sorted": None, "ref_owner": None}
     if eval_meta:
@@ -187,6 +187,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                                  initargs=(cfg, chunk_cfg)) as pool:
             spans = pool.map(check_span, [str(src)] * len(bounds), [b[0] for b in bounds],
                              [b[1] - b[0] for b in bounds])
+            import scipy.sparse.csgraph  # noqa: F401  (the cross-row stage's slowest import, done while we wait)
             for k, res in enumerate(spans):
                 results.append(res)
                 if progress:
@@ -246,41 +247,6 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
 
 
-def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], Any, dict[int, tuple[str, int]]]:
-    import orjson
-
-    from specialize.dedupe import TokenTable, sequence_hashes
-    from specialize.formats import detect_format, input_text
-
-    meta: list[tuple[str, int]] = []
-    texts: list[str] = []
-    for spec in params.eval_sets:
-        path = resolve_path(spec, arg="eval_sets", must_exist=True)
-        name = rel(path)
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    try:
-                        row = json.loads(line)
-                    except (ValueError, RecursionError):
-                        continue
-                if not isinstance(row, dict) or detect_format(row) is None:
-                    continue
-                try:
-                    text = input_text(row)
-                except (TypeError, AttributeError, IndexError):  # a malformed message list: no usable input
-                    continue
-                meta.append((name, lineno))
-                texts.append(text)
-    table = TokenTable.from_texts(texts)
-    exact: dict[int, tuple[str, int]] = {}
-    for h, m in zip(sequence_hashes(table).tolist(), meta):
-        exact.setdefault(h, m)
-    return meta, table, exact
-
-
 def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any], progress: Any) -> None:
     from specialize.tools._review import review_rows
 
@@ -291,75 +257,19 @@ def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail
             fail[i] = verdict
 
 
-# characters some readers take for line breaks; inside a JSON line they can only sit in strings (escaped here)
-# or, for CR, between tokens (where a space means the same)
-_LINE_BREAKS = ((b"\r", b" "), (b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"),
-                (b"\xe2\x80\xa9", b"\\u2029"))
-
-
-def _rejected_record(head: dict[str, Any], line: bytes | None) -> bytes:
-    """One rejected.jsonl line: the verdict, then (for a line that parsed) the row exactly as the file has it."""
-    import orjson
-
-    try:
-        rec = orjson.dumps(head)
-    except TypeError:  # a lone surrogate in a detail: the standard library writes it as an escape
-        rec = json.dumps(head).encode()
-    if line is not None:
-        rec = rec[:-1] + b',"row":' + line + b"}"
-    for char, escaped in _LINE_BREAKS:
-        if char in rec:
-            rec = rec.replace(char, escaped)
-    return rec + b"\n"
-
-
-def _write_accepted(fh: Any, data: bytes, starts: Any, ends: Any, keep: Any) -> None:
-    """Write lines ``keep`` (ascending), each with a newline; runs of neighbouring lines go out as one slice."""
-    import numpy as np
-
-    view = memoryview(data)
-    if b"\r" in data:  # some lines lost a CR: write them one by one
-        for i in keep.tolist():
-            fh.write(view[starts[i]:ends[i]])
-            fh.write(b"\n")
-        return
-    cut = np.flatnonzero(np.diff(keep) != 1) + 1
-    for a, b in zip(keep[np.r_[0, cut]].tolist(), keep[np.r_[cut - 1, len(keep) - 1]].tolist()):
-        fh.write(view[starts[a]:ends[b]])
-        fh.write(b"\n")
-
-
 def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, data: bytes, starts: Any, ends: Any,
                    fail: list[Any], cats: list[Any], diffs: list[Any], conflicts: list[tuple[int, int]],
                    cfg: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
     from specialize import registry
+    from specialize.crossrow import still_in
+    from specialize.rowwriter import write_accepted, write_rejected
 
     acc_path, rej_path = out_dir / "accepted.jsonl", out_dir / "rejected.jsonl"
-    by_gate: Counter[str] = Counter()
-    by_reason: Counter[str] = Counter()
-    samples: list[dict[str, Any]] = []
-    keep = np.asarray([i for i, f in enumerate(fail) if f is None], dtype=np.int64)
-    with open(acc_path, "wb", buffering=_WRITE_BUFFER) as acc:
-        if len(keep):
-            _write_accepted(acc, data, starts, ends, keep)
-    with open(rej_path, "wb", buffering=_WRITE_BUFFER) as rej:
-        for i, f in enumerate(fail):
-            if f is None:
-                continue
-            gate, reason, details = f
-            by_gate[gate] += 1
-            by_reason[f"{gate}:{reason}"] += 1
-            line = data[starts[i]:ends[i]]
-            head: dict[str, Any] = {"line": i + 1, "gate": gate, "reason": reason, "details": details or {}}
-            if gate == "json":
-                head["raw"] = line[:2000].decode("utf-8", "replace")
-            rej.write(_rejected_record(head, None if gate == "json" else line))
-            if len(samples) < 5:
-                samples.append(head)
-    cells: Counter[tuple[Any, Any]] = Counter(zip([cats[i] for i in keep.tolist()], [diffs[i] for i in keep.tolist()]))
-    coverage = _coverage(params, cells)
+    keep = still_in(fail)
+    write_accepted(acc_path, data, starts, ends, keep)
+    by_gate, by_reason, samples = write_rejected(rej_path, data, starts, ends, fail)
+    kept = keep.tolist()
+    coverage = _coverage(params, Counter(zip([cats[i] for i in kept], [diffs[i] for i in kept])))
     version = None
     if params.record_version:
         parents = [registry.find_dataset(src)["version"]]

@@ -101,19 +101,16 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     both = np.concatenate(found).astype(np.int64)
     codes = np.unique(both[:, 0] * n + both[:, 1])  # one int per pair: a 1-D unique is far cheaper than axis=0
-    pairs = np.stack([codes // n, codes % n], axis=1).tolist()
+    first, second = codes // n, codes % n
+    # exact Jaccard per candidate pair: each involved row's shingles become a Python set once
+    rows = np.unique(np.r_[first, second])
+    sub = shingles.take(rows)
+    values, offs = sub.flat.tolist(), sub.offsets.tolist()
+    sets = [set(values[offs[k]:offs[k + 1]]) for k in range(len(rows))]
     out, sims = [], []
-    flat, offs = shingles.flat, shingles.offsets
-    cache: dict[int, set[int]] = {}
-
-    def shingle_set(i: int) -> set[int]:
-        got = cache.get(i)
-        if got is None:
-            got = cache[i] = set(flat[offs[i]:offs[i + 1]].tolist())
-        return got
-
-    for i, j in pairs:
-        x, y = shingle_set(i), shingle_set(j)
+    for i, j, a, b in zip(first.tolist(), second.tolist(), np.searchsorted(rows, first).tolist(),
+                          np.searchsorted(rows, second).tolist()):
+        x, y = sets[a], sets[b]
         inter = len(x & y)
         sim = inter / (len(x) + len(y) - inter) if (x or y) else 1.0
         if sim >= threshold:

@@ -54,17 +54,16 @@ def write_accepted(path: Path, data: bytes, starts: np.ndarray, ends: np.ndarray
             fh.write(b"\n")
 
 
-def write_rejected(path: Path, data: bytes, starts: np.ndarray, ends: np.ndarray,
-                   fail: list[Any]) -> tuple[Counter[str], Counter[str], list[dict[str, Any]]]:
-    """Every rejected line in order; returns the counts per gate and per gate:reason, and the first 5 verdicts."""
+def write_rejected(path: Path, data: bytes, starts: np.ndarray, ends: np.ndarray, fail: list[Any],
+                   rejected: np.ndarray) -> tuple[Counter[str], Counter[str], list[dict[str, Any]]]:
+    """The rejected lines (ascending indices) in order; returns the counts per gate and per gate:reason, and the
+    first 5 verdicts."""
     by_gate: Counter[str] = Counter()
     by_reason: Counter[str] = Counter()
     samples: list[dict[str, Any]] = []
     with open(path, "wb", buffering=WRITE_BUFFER) as fh:
-        for i, f in enumerate(fail):
-            if f is None:
-                continue
-            gate, reason, details = f
+        for i in rejected.tolist():
+            gate, reason, details = fail[i]
             by_gate[gate] += 1
             by_reason[f"{gate}:{reason}"] += 1
             line = data[starts[i]:ends[i]]

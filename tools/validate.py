@@ -260,16 +260,20 @@ def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail
 def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, data: bytes, starts: Any, ends: Any,
                    fail: list[Any], cats: list[Any], diffs: list[Any], conflicts: list[tuple[int, int]],
                    cfg: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
     from specialize import registry
     from specialize.crossrow import still_in
     from specialize.rowwriter import write_accepted, write_rejected
 
     acc_path, rej_path = out_dir / "accepted.jsonl", out_dir / "rejected.jsonl"
     keep = still_in(fail)
+    rejected = np.setdiff1d(np.arange(len(fail)), keep, assume_unique=True)
     write_accepted(acc_path, data, starts, ends, keep)
-    by_gate, by_reason, samples = write_rejected(rej_path, data, starts, ends, fail)
-    kept = keep.tolist()
-    coverage = _coverage(params, Counter(zip([cats[i] for i in kept], [diffs[i] for i in kept])))
+    by_gate, by_reason, samples = write_rejected(rej_path, data, starts, ends, fail, rejected)
+    cells = Counter(zip(cats, diffs))  # every row, less the rejected ones
+    cells.subtract(Counter((cats[i], diffs[i]) for i in rejected.tolist()))
+    coverage = _coverage(params, +cells)
     version = None
     if params.record_version:
         parents = [registry.find_dataset(src)["version"]]

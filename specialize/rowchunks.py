@@ -7,6 +7,7 @@ inputs' word shingles for the near-duplicate pass and their n-gram overlap with 
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -48,9 +49,12 @@ def init_worker(cfg: dict[str, Any], chunk_cfg: dict[str, Any]) -> None:
 
 
 def check_span(path: str, start: int, length: int) -> dict[str, Any]:
+    """``check_block`` on a byte range of a file, with the range's CRC-32 (the caller checks that the file it
+    read itself holds the same bytes)."""
     with open(path, "rb") as fh:
         fh.seek(start)
-        return check_block(fh.read(length))
+        block = fh.read(length)
+    return {**check_block(block), "crc": zlib.crc32(block)}
 
 
 def check_block(block: bytes) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
@@ -189,6 +190,10 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                              [b[1] - b[0] for b in bounds])
             import scipy.sparse.csgraph  # noqa: F401  (the cross-row stage's slowest import, done while we wait)
             for k, res in enumerate(spans):
+                if res.pop("crc") != zlib.crc32(memoryview(data)[bounds[k][0]:bounds[k][1]]):
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise InvalidInput(f"input_path {params.input_path} changed while it was being read.",
+                                       fix="Validate a file that no other process is writing.")
                 results.append(res)
                 if progress:
                     progress(min(n, (k + 1) * CHUNK), n, message="per-row gates")
@@ -200,9 +205,6 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
                 progress(min(n, (k + 1) * CHUNK), n, message="per-row gates")
 
     fail: list[Any] = [f for r in results for f in r["fail"]]
-    if len(fail) != n:  # the file changed under us
-        raise InvalidInput(f"input_path {params.input_path} changed while it was being read.",
-                           fix="Validate a file that no other process is writing.")
 
     def column(key: str) -> Any:
         return np.concatenate([r[key] for r in results]) if results else np.zeros(0, np.uint64)

@@ -81,3 +81,26 @@ def test_crlf_lines(workspace):
     assert (workspace / res.accepted_path).read_bytes() == ("\n".join(rows) + "\n").encode()
     rej = json.loads((workspace / res.rejected_path).read_text())
     assert rej["raw"] == "{bad"
+
+
+def test_token_counts_with_a_tokenizer(workspace, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    rng = random.Random(9)
+    rows = []
+    for i in range(12):
+        row = chat(sentence(rng, 5 + 6 * i), {"category": "billing"})
+        if i % 3 == 0:
+            row["messages"].insert(0, {"role": "system", "content": "You sort tickets. " * (i + 1)})
+        rows.append(row)
+
+    def count(row):
+        texts = [m["content"] for m in row["messages"]]
+        return sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+    limit = sorted(count(r) for r in rows)[6]
+    res, acc, rej = run(workspace, rows, tokenizer=str(tiny_model_dir), max_tokens=limit)
+    long = {i + 1: count(r) for i, r in enumerate(rows) if count(r) > limit}
+    assert {r["line"]: r["details"]["tokens"] for r in rej} == long and len(long) == 5
+    assert all(r["reason"] == "too_long" and r["details"]["counted_by"] == str(tiny_model_dir) for r in rej)

@@ -48,7 +48,7 @@ _LEAK_KEYS = ("teacher", "rubric", "hidden rule", "prompt", "contract", "synthet
 TEMPLATE_LIKE = re.compile(
     r"(\{\{.*?\}\}|\{[A-Z_]{3,}\}|\[(?:INSERT|PLACEHOLDER|YOUR|NAME|CUSTOMER)[^\]]*\]|<(?:INSERT|PLACEHOLDER)[^>]*>|"
     r"lorem ipsum|\bTODO\b|\bexample (?:input|ticket|text) here\b)", re.IGNORECASE)
-_LEAK_TABLE = PrefixTable(list(_LEAK_KEYS))
+_LEAK_TABLE = PrefixTable(list(_LEAK_KEYS))  # the same keys, screened for a whole chunk at once
 _CHAR_RUN = re.compile(r"(\S)\1{29,}")
 # the texts TEMPLATE_LIKE may match contain one of these, or a "{" not followed by a quote (see _template_suspect)
 _TEMPLATE_KEYS = ("[", "<", "lorem", "todo", " here")

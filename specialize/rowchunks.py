@@ -31,6 +31,8 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def split_block(block: bytes) -> list[bytes]:
     """The lines of a block of whole lines (same cuts as ``line_spans``)."""
+    if not block:
+        return []
     lines = block.split(b"\n")
     if block.endswith(b"\n"):
         lines.pop()

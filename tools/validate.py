@@ -213,8 +213,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     cats = [c for r in results for c in r["cat"]]
     diffs = [d for r in results for d in r["diff"]]
     shingles = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
-    share = column("share") if eval_meta and results else None
-    match = column("match") if eval_meta and results else None
+    share = column("share") if eval_meta else None
+    match = column("match") if eval_meta else None
     del results
     stage("row_gates")
 

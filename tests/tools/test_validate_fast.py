@@ -104,3 +104,10 @@ def test_token_counts_with_a_tokenizer(workspace, tiny_model_dir):
     long = {i + 1: count(r) for i, r in enumerate(rows) if count(r) > limit}
     assert {r["line"]: r["details"]["tokens"] for r in rej} == long and len(long) == 5
     assert all(r["reason"] == "too_long" and r["details"]["counted_by"] == str(tiny_model_dir) for r in rej)
+
+
+def test_empty_file_against_eval_sets(workspace):
+    write(workspace / "ev.jsonl", [chat("an eval ticket about a refund", "x")])
+    (workspace / "in.jsonl").write_bytes(b"")
+    res = validate_rows(ValidateRowsParams(input_path="in.jsonl", eval_sets=["ev.jsonl"]))
+    assert (res.total, res.accepted, res.rejected) == (0, 0, 0)

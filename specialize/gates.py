@@ -171,6 +171,8 @@ class RowChecker:
                 if problem:
                     fail[k] = ("format", problem, {"format": fmt})
                     continue
+                if fmt == "tool_call":  # its output re-serialises parsed values: read them exactly (huge ints)
+                    row = json.loads(raw)
                 inp, out = input_text(row, fmt), output_text(row, fmt)
                 system = [m.get("content") or "" for m in row["messages"] if isinstance(m, dict)
                           and m.get("role") == "system"] if fmt in ("chat", "tool_call") else []

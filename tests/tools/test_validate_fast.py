@@ -111,3 +111,14 @@ def test_empty_file_against_eval_sets(workspace):
     (workspace / "in.jsonl").write_bytes(b"")
     res = validate_rows(ValidateRowsParams(input_path="in.jsonl", eval_sets=["ev.jsonl"]))
     assert (res.total, res.accepted, res.rejected) == (0, 0, 0)
+
+
+def test_huge_integers_in_tool_call_arguments_are_read_exactly(workspace):
+    call = ('{"messages": [{"role": "user", "content": "refund order number one two three please"}, '
+            '{"role": "assistant", "content": null, "tool_calls": [{"type": "function", "function": '
+            '{"name": "refund", "arguments": {"order": %s}}}]}]}')
+    big = "123456789012345678901234567890"
+    # the same call twice is an exact duplicate; a neighbour of the huge number is another answer to the same
+    # input (read as floats, the two numbers would be equal and the third row a duplicate too)
+    res, acc, rej = run(workspace, [call % big, call % big, call % (big[:-1] + "1")])
+    assert reasons(rej) == {2: "exact_dup:exact_duplicate", 3: "label_consistency:conflicting_label"}

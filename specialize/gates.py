@@ -150,11 +150,13 @@ class RowChecker:
         rows: list[tuple[int, str, str, list[str]]] = []  # (line, input, output, system prompts)
         loads, decode_error, max_bytes = orjson.loads, orjson.JSONDecodeError, cfg.max_line_bytes
         for k, raw in enumerate(lines):
-            try:  # the common case first: a JSON object orjson reads (it refuses raw NULs and blank lines)
-                row = loads(raw)
-            except decode_error:
-                row = None
-            if type(row) is not dict or len(raw) > max_bytes:
+            row = None
+            if len(raw) <= max_bytes:  # the common case first: a JSON object orjson reads
+                try:
+                    row = loads(raw)
+                except decode_error:  # also raw NULs and blank lines: the checks below name them
+                    pass
+            if type(row) is not dict:
                 if not raw or raw.isspace():
                     fail[k] = ("json", "empty_line", {})
                     continue

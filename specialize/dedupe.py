@@ -2,8 +2,8 @@
 
 Pipeline (all arrays, no per-pair Python in the hot path):
 
-1. ``TokenTable``: each text is lower-cased and split on whitespace; rensa hashes the words (Rust) and the
-   hashes sit in one flat ``uint64`` array with row offsets.
+1. ``TokenTable`` (``specialize.wordtable``): each text is lower-cased and split on whitespace; the word
+   hashes of a whole batch sit in one flat ``uint64`` array with row offsets.
 2. Shingles are word k-grams, made by mixing k neighbouring word hashes in numpy.
 3. rensa computes the MinHash signatures in bulk (``digest_matrix_from_flat_token_hashes``) and its
    ``RMinHashLSH`` index flags every row that shares an LSH band with another row.
@@ -16,128 +16,14 @@ Pipeline (all arrays, no per-pair Python in the hot path):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
-_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9),
-        np.uint64(0xD6E8FEB86659FD93), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+# the word tables live in their own module; importers of this one keep finding them here
+from specialize.wordtable import TokenTable, sequence_hashes, tokenize, unique_ratio  # noqa: F401
 
-
-_B = np.uint64(0x100000001B3 | 1)
-_BINV = np.uint64(pow(0x100000001B3 | 1, -1, 2 ** 64))
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased whitespace-separated words (the same tokens the row gates use)."""
-    return text.lower().split()
-
-
-@dataclass
-class TokenTable:
-    """Word hashes of many texts: ``flat[offsets[i]:offsets[i+1]]`` are the words of text ``i``."""
-
-    flat: np.ndarray
-    offsets: np.ndarray
-
-    @classmethod
-    def from_texts(cls, texts: list[str]) -> "TokenTable":
-        return cls.from_tokens([tokenize(t) for t in texts])
-
-    @classmethod
-    def from_tokens(cls, token_lists: list[list[str]]) -> "TokenTable":
-        """Like ``from_texts`` for texts already tokenised (lower-cased words)."""
-        import rensa
-
-        hashed = rensa.RMinHash.hash_token_sets(token_lists)
-        lens = np.fromiter((len(h) for h in hashed), dtype=np.int64, count=len(hashed))
-        flat = np.fromiter((x for h in hashed for x in h), dtype=np.uint64, count=int(lens.sum()))
-        offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        return cls(flat, offsets)
-
-    @classmethod
-    def concat(cls, tables: list["TokenTable"]) -> "TokenTable":
-        flats = [t.flat for t in tables]
-        lens = np.concatenate([np.diff(t.offsets) for t in tables]) if tables else np.zeros(0, np.int64)
-        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        return cls(np.concatenate(flats) if flats else np.zeros(0, np.uint64), offsets)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def take(self, rows: np.ndarray) -> "TokenTable":
-        lens = np.diff(self.offsets)[rows]
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        if len(rows) == 0:
-            return TokenTable(np.zeros(0, np.uint64), offsets)
-        idx = np.repeat(self.offsets[rows] - offsets[:-1], lens) + np.arange(offsets[-1])
-        return TokenTable(self.flat[idx], offsets)
-
-    def kgrams(self, k: int) -> "TokenTable":
-        """Word k-gram hashes per row; a row shorter than k words keeps one gram of all its words.
-
-        A rolling polynomial hash in the ring of integers mod 2**64: with prefix sums P[i] = sum h[t] * B**t,
-        the gram of length L starting at i is (P[i+L] - P[i]) * B**-i (B is odd, so it has an inverse), then
-        a final mix. Cost does not grow with k."""
-        n = len(self)
-        lens = np.diff(self.offsets)
-        m = len(self.flat)
-        count = np.where(lens >= k, lens - k + 1, np.minimum(lens, 1))
-        new_off = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(count, out=new_off[1:])
-        if n == 0 or m == 0:
-            return TokenTable(np.zeros(0, np.uint64), new_off)
-        starts = np.repeat(self.offsets[:-1] - new_off[:-1], count) + np.arange(new_off[-1])
-        glen = np.repeat(np.minimum(lens, k), count).astype(np.int64)
-        with np.errstate(over="ignore"):
-            pw = np.cumprod(np.r_[np.uint64(1), np.full(m, _B, dtype=np.uint64)], dtype=np.uint64)
-            ipw = np.cumprod(np.r_[np.uint64(1), np.full(m - 1, _BINV, dtype=np.uint64)], dtype=np.uint64)
-            prefix = np.zeros(m + 1, dtype=np.uint64)
-            np.cumsum(self.flat * pw[:m], out=prefix[1:])
-            g = (prefix[starts + glen] - prefix[starts]) * ipw[starts]
-            g = (g ^ (g >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9) + glen.astype(np.uint64)
-            g ^= g >> np.uint64(29)
-        return TokenTable(g, new_off)
-
-
-def sequence_hashes(table: TokenTable) -> np.ndarray:
-    """One 64-bit hash per row of its word sequence (order-sensitive; equal for texts that differ only in case
-    and whitespace). Polynomial over the word hashes, computed for all rows at once."""
-    n = len(table)
-    lens = np.diff(table.offsets)
-    out = np.zeros(n, dtype=np.uint64)
-    if len(table.flat) == 0:
-        return out
-    pos = np.arange(len(table.flat)) - np.repeat(table.offsets[:-1], lens)
-    with np.errstate(over="ignore"):
-        powers = np.cumprod(np.full(int(lens.max()), np.uint64(0x100000001B3), dtype=np.uint64), dtype=np.uint64)
-        terms = (table.flat ^ np.uint64(0x9E3779B97F4A7C15)) * powers[pos]
-        nz = lens > 0
-        out[nz] = np.add.reduceat(terms, table.offsets[:-1][nz])
-        out = out * np.uint64(0xFF51AFD7ED558CCD) + lens.astype(np.uint64)
-    return out
-
-
-def unique_ratio(table: TokenTable) -> np.ndarray:
-    """Distinct words / words, per row (1.0 for empty rows)."""
-    n = len(table)
-    lens = np.diff(table.offsets)
-    if len(table.flat) == 0:
-        return np.ones(n)
-    rid = np.repeat(np.arange(n, dtype=np.uint64), lens)
-    if n < (1 << 20):  # one sort of (row, top 44 bits of the word hash) keys
-        keys = np.sort((table.flat >> np.uint64(20)) | (rid << np.uint64(44)))
-        first = np.r_[True, keys[1:] != keys[:-1]]
-        distinct = np.bincount((keys[first] >> np.uint64(44)).astype(np.int64), minlength=n)
-    else:
-        order = np.lexsort((table.flat, rid))
-        f, r = table.flat[order], rid[order]
-        first = np.r_[True, (f[1:] != f[:-1]) | (r[1:] != r[:-1])]
-        distinct = np.bincount(r[first].astype(np.int64), minlength=n)
-    return np.divide(distinct, lens, out=np.ones(n), where=lens > 0)
+_BITMAP_BITS = 22  # bits of the eval n-gram bitmap in ngram_share
 
 
 def jaccard_rows(a: TokenTable, i: int, b: TokenTable, j: int) -> float:
@@ -183,8 +69,10 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
     if len(flagged) < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     sub = shingles.take(flagged)
-    digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        sub.flat, sub.offsets.astype(np.uint64), num_perm, seed).to_rows(), dtype=np.uint64)
+    rows = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        sub.flat, sub.offsets.astype(np.uint64), num_perm, seed).to_rows()
+    digests = np.fromiter(chain.from_iterable(rows), dtype=np.uint64,
+                          count=len(rows) * num_perm).reshape(len(rows), num_perm)
     found: list[np.ndarray] = []
     big: set[tuple[int, int]] = set()
     for b in range(bands):
@@ -211,19 +99,18 @@ def similar_pairs(shingles: TokenTable, *, threshold: float, num_perm: int = 64,
         found.append(np.asarray(sorted(big), dtype=np.int64).reshape(-1, 2))
     if not found:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    pairs = np.unique(np.concatenate(found).astype(np.int64), axis=0).tolist()
+    both = np.concatenate(found).astype(np.int64)
+    codes = np.unique(both[:, 0] * n + both[:, 1])  # one int per pair: a 1-D unique is far cheaper than axis=0
+    first, second = codes // n, codes % n
+    # exact Jaccard per candidate pair: each involved row's shingles become a Python set once
+    rows = np.unique(np.r_[first, second])
+    sub = shingles.take(rows)
+    values, offs = sub.flat.tolist(), sub.offsets.tolist()
+    sets = [set(values[offs[k]:offs[k + 1]]) for k in range(len(rows))]
     out, sims = [], []
-    flat, offs = shingles.flat, shingles.offsets
-    cache: dict[int, set[int]] = {}
-
-    def shingle_set(i: int) -> set[int]:
-        got = cache.get(i)
-        if got is None:
-            got = cache[i] = set(flat[offs[i]:offs[i + 1]].tolist())
-        return got
-
-    for i, j in pairs:
-        x, y = shingle_set(i), shingle_set(j)
+    for i, j, a, b in zip(first.tolist(), second.tolist(), np.searchsorted(rows, first).tolist(),
+                          np.searchsorted(rows, second).tolist()):
+        x, y = sets[a], sets[b]
         inter = len(x & y)
         sim = inter / (len(x) + len(y) - inter) if (x or y) else 1.0
         if sim >= threshold:
@@ -246,18 +133,20 @@ def ngram_share(grams: TokenTable, ref_sorted: np.ndarray, ref_owner: np.ndarray
     nrows = len(grams)
     if len(ref_sorted) == 0 or len(grams.flat) == 0:
         return np.zeros(nrows), np.full(nrows, -1, dtype=np.int64)
-    order = np.argsort(grams.flat)
-    queries = grams.flat[order]  # sorted queries make the binary searches walk the reference in order
+    # most n-grams are in no eval row: a bitmap of the reference's top hash bits rules them out with one
+    # lookup each, and only the rest get a binary search
+    bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+    bitmap[ref_sorted >> np.uint64(64 - _BITMAP_BITS)] = True
+    maybe = np.flatnonzero(bitmap[grams.flat >> np.uint64(64 - _BITMAP_BITS)])
+    queries = grams.flat[maybe]
     pos = np.minimum(np.searchsorted(ref_sorted, queries), len(ref_sorted) - 1)
-    hit = np.empty(len(queries), dtype=bool)
-    hit[order] = ref_sorted[pos] == queries
+    found = ref_sorted[pos] == queries
+    hit_idx, pos = maybe[found], pos[found]
     lens = np.diff(grams.offsets)
     owner_row = np.repeat(np.arange(nrows), lens)
-    hits = np.bincount(owner_row, weights=hit.astype(np.float64), minlength=nrows)
+    hits = np.bincount(owner_row[hit_idx], minlength=nrows)
     share = np.divide(hits, lens, out=np.zeros(nrows), where=lens > 0)
     match = np.full(nrows, -1, dtype=np.int64)
-    hit_idx = np.nonzero(hit)[0]
-    pos = np.searchsorted(ref_sorted, grams.flat[hit_idx])  # only the hits need their reference row
     match[owner_row[hit_idx]] = ref_owner[pos]
     return share, match
 

@@ -55,7 +55,8 @@ def _check_messages(msgs: Any, *, need_assistant_last: bool = True) -> str | Non
     for i, m in enumerate(msgs):
         if not isinstance(m, dict):
             return f"message_{i}_not_an_object"
-        if m.get("role") not in ROLES:
+        role = m.get("role")
+        if not isinstance(role, str) or role not in ROLES:  # a list or dict role is bad, not a crash
             return f"message_{i}_bad_role"
         content = m.get("content")
         if content is None and m.get("tool_calls"):
@@ -110,6 +111,44 @@ def check_format(row: Any, expected: str | None = None) -> tuple[str | None, str
     return fmt, None
 
 
+def chat_parts(row: dict[str, Any]) -> tuple[str, str, list[str]] | None:
+    """The common case in one pass: for a well-formed chat row (no tool call, every message a dict with a known
+    role and non-blank string content, a user turn, the assistant last) return ``(input_text, output_text,
+    system texts)`` exactly as ``check_format``, ``input_text`` and ``output_text`` would; for anything else
+    None, and the caller runs those general checks."""
+    msgs = row.get("messages")
+    if type(msgs) is not list or not msgs:
+        return None
+    last = msgs[-1]
+    if type(last) is not dict or last.get("tool_calls"):
+        return None
+    out = last.get("content")
+    if type(out) is not str or '"arguments"' in out:
+        return None
+    inputs: list[str] = []
+    systems: list[str] = []
+    has_user = False
+    role = None
+    for m in msgs:
+        if type(m) is not dict:
+            return None
+        role, content = m.get("role"), m.get("content")
+        if type(content) is not str or not content or content.isspace():
+            return None
+        if role == "user":
+            has_user = True
+            inputs.append(content)
+        elif role == "tool":
+            inputs.append(content)
+        elif role == "system":
+            systems.append(content)
+        elif role != "assistant" and role != "developer":
+            return None
+    if not has_user or role != "assistant":
+        return None
+    return "\n".join(inputs), out, systems
+
+
 def _check_tool_call(msg: dict[str, Any]) -> str | None:
     calls = msg.get("tool_calls")
     if calls:
@@ -146,6 +185,8 @@ def input_text(row: dict[str, Any], fmt: str | None = None) -> str:
     """What the model reads (user turns; no system prompt, which is shared by every row)."""
     fmt = fmt or detect_format(row)
     if fmt in ("chat", "tool_call"):
+        if not isinstance(row["messages"], list):
+            return ""
         return "\n".join(m.get("content") or "" for m in row["messages"][:-1]
                          if isinstance(m, dict) and m.get("role") in ("user", "tool"))
     if fmt == "instruction":

@@ -1,9 +1,10 @@
 """validate_rows: run every quality gate over a JSONL file and split it into accepted and rejected rows.
 
-Per-row gates (``specialize.gates``) run in chunks, in worker processes for large files. Cross-row gates run
-here: exact duplicates (normalised hash), label consistency (same or near-identical input, different output),
-eval leakage (word n-gram overlap and MinHash against the eval sets), near duplicates (MinHash LSH, one row
-kept per cluster), then the optional LLM judge. Invariant: accepted + rejected = every input line.
+Per-row gates (``specialize.gates``) run in chunks of lines (``specialize.rowchunks``), in worker processes
+for large files. The cross-row gates (``specialize.crossrow``) then run here over the whole file's columns:
+eval leakage (exact input, word n-gram overlap, MinHash), exact duplicates and label conflicts (same or
+near-identical input, different output), near duplicates (MinHash LSH, one row kept per cluster), then the
+optional LLM judge. Invariant: accepted + rejected = every input line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
@@ -142,70 +144,12 @@ def _gate_config(params: ValidateRowsParams) -> dict[str, Any]:
                 extra_leak_phrases=list(params.leak_phrases))
 
 
-_CHECKER: Any = None
-_CHUNK_CFG: dict[str, Any] = {}
-
-
-def _init_worker(cfg: dict[str, Any], chunk_cfg: dict[str, Any]) -> None:
-    """Per worker: the row checker, plus what the chunk step needs (shingle size, the eval n-gram reference)."""
-    global _CHECKER, _CHUNK_CFG
-    from specialize.gates import GateConfig, RowChecker
-
-    _CHECKER = RowChecker(GateConfig(**cfg))
-    _CHUNK_CFG = chunk_cfg
-
-
-def _check_chunk(lines: list[bytes]) -> dict[str, Any]:
-    """Per-row gates for one chunk; returns compact columns (no row text) plus the inputs' word hashes."""
-    import numpy as np
-
-    from specialize.dedupe import TokenTable, sequence_hashes, unique_ratio
-
-    infos = [_CHECKER.check(line) if line.strip() else _empty_line() for line in lines]
-    table = TokenTable.from_tokens([i.tokens for i in infos])
-    ratio = unique_ratio(table)
-    lens = np.diff(table.offsets)
-    min_ratio = _CHECKER.cfg.min_unique_word_ratio
-    for k in np.nonzero((lens >= 12) & (ratio < min_ratio))[0].tolist():
-        infos[k].gate, infos[k].reason = "trivial", "repetitive"
-        infos[k].details = {"unique_word_ratio": round(float(ratio[k]), 3)}
-    in_hash = sequence_hashes(table)
-    shingles = table.kgrams(_CHUNK_CFG["shingle_words"])  # row-local work done here, in the worker
-    share = match = None
-    if _CHUNK_CFG.get("ref_sorted") is not None:
-        from specialize.dedupe import ngram_share
-
-        share, match = ngram_share(table.kgrams(_CHUNK_CFG["leak_ngram"]), _CHUNK_CFG["ref_sorted"],
-                                   _CHUNK_CFG["ref_owner"])
-    out_hash = np.array([i.output_hash for i in infos], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        row_hash = in_hash ^ (out_hash * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1))
-    return {
-        "fail": [(i.gate, i.reason, i.details) if i.gate else None for i in infos],
-        "row_hash": row_hash, "input_hash": in_hash, "output_hash": out_hash,
-        "cat": [i.category for i in infos], "diff": [i.difficulty for i in infos],
-        "flat": shingles.flat, "offsets": shingles.offsets, "share": share, "match": match,
-    }
-
-
-def _empty_line() -> Any:
-    from specialize.gates import RowInfo
-
-    return RowInfo("json", "empty_line", {})
-
-
-def _read_lines(path: Path) -> list[bytes]:
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
-
-
 def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> ValidateRowsResult:
     import numpy as np
 
-    from specialize.dedupe import TokenTable
+    from specialize import crossrow
+    from specialize.rowchunks import check_block, check_span, init_worker, line_spans
+    from specialize.wordtable import TokenTable
 
     started = time.perf_counter()
     stages: dict[str, float] = {}
@@ -220,11 +164,14 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     out_dir = resolve_path(params.out_dir or f"data/validated/{src.stem}", arg="out_dir", for_write=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = _gate_config(params)
-    lines = _read_lines(src)
-    n = len(lines)
+    data = src.read_bytes()
+    starts, ends = line_spans(data)
+    n = len(starts)
     stage("read")
-    chunks = [lines[i:i + CHUNK] for i in range(0, n, CHUNK)]
-    eval_meta, eval_words, eval_inputs = _load_eval_sets(params)
+    # chunks of whole lines, as byte ranges of the file
+    bounds = [(int(starts[a]), int(starts[a + CHUNK]) if a + CHUNK < n else len(data)) for a in range(0, n, CHUNK)]
+    eval_meta, eval_words, eval_inputs = crossrow.load_eval_sets(
+        [resolve_path(spec, arg="eval_sets", must_exist=True) for spec in params.eval_sets])
     chunk_cfg: dict[str, Any] = {"shingle_words": params.shingle_words, "leak_ngram": params.leak_ngram,
                                  "ref_sorted": None, "ref_owner": None}
     if eval_meta:
@@ -237,80 +184,63 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init_worker,
                                  initargs=(cfg, chunk_cfg)) as pool:
-            for k, res in enumerate(pool.map(_check_chunk, chunks)):
+            spans = pool.map(check_span, [str(src)] * len(bounds), [b[0] for b in bounds],
+                             [b[1] - b[0] for b in bounds])
+            import scipy.sparse.csgraph  # noqa: F401  (the cross-row stage's slowest import, done while we wait)
+            for k, res in enumerate(spans):
+                if res.pop("crc") != zlib.crc32(memoryview(data)[bounds[k][0]:bounds[k][1]]):
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise InvalidInput(f"input_path {params.input_path} changed while it was being read.",
+                                       fix="Validate a file that no other process is writing.")
                 results.append(res)
                 if progress:
                     progress(min(n, (k + 1) * CHUNK), n, message="per-row gates")
     else:
-        _init_worker(cfg, chunk_cfg)
-        for k, chunk in enumerate(chunks):
-            results.append(_check_chunk(chunk))
+        init_worker(cfg, chunk_cfg)
+        for k, (a, b) in enumerate(bounds):
+            results.append(check_block(data[a:b]))
             if progress:
                 progress(min(n, (k + 1) * CHUNK), n, message="per-row gates")
 
     fail: list[Any] = [f for r in results for f in r["fail"]]
-    row_hash = np.concatenate([r["row_hash"] for r in results]).tolist() if results else []
-    input_hash = np.concatenate([r["input_hash"] for r in results]).tolist() if results else []
-    output_hash = np.concatenate([r["output_hash"] for r in results]).tolist() if results else []
+
+    def column(key: str) -> Any:
+        return np.concatenate([r[key] for r in results]) if results else np.zeros(0, np.uint64)
+
+    row_hash, input_hash, output_hash = column("row_hash"), column("input_hash"), column("output_hash")
     cats = [c for r in results for c in r["cat"]]
     diffs = [d for r in results for d in r["diff"]]
     shingles = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
-    share = np.concatenate([r["share"] for r in results]) if eval_meta and results else None
-    match = np.concatenate([r["match"] for r in results]) if eval_meta and results else None
+    share = column("share") if eval_meta else None
+    match = column("match") if eval_meta else None
     del results
     stage("row_gates")
 
     # eval leakage first (a copied eval row is a leak even when it is also a duplicate): exact input match,
     # then word n-gram overlap; MinHash similarity to eval rows comes with the near-duplicate pass below
-    live = np.array([i for i in range(n) if fail[i] is None], dtype=np.int64)
     if eval_meta:
-        for i in live.tolist():
-            hit = eval_inputs.get(input_hash[i])
-            if hit is not None:
-                fail[i] = ("eval_leak", "exact_eval_match", {"eval_set": hit[0], "eval_line": hit[1]})
-        for i in np.nonzero(share >= params.leak_ngram_share)[0].tolist():
-            if fail[i] is None:
-                name, line = eval_meta[int(match[i])]
-                fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line,
-                                                           "ngram": params.leak_ngram,
-                                                           "share": round(float(share[i]), 3)})
+        crossrow.eval_leaks(fail, input_hash, eval_meta, eval_inputs, share, match, params.leak_ngram,
+                            params.leak_ngram_share)
     stage("eval_leak_exact_ngram")
-
-    # exact duplicates and exact label conflicts
-    seen_row: dict[int, int] = {}
-    seen_in: dict[int, int] = {}
-    conflicts_flagged: list[tuple[int, int]] = []
-    for i in range(n):
-        if fail[i] is not None:
-            continue
-        first = seen_row.get(row_hash[i])
-        if first is not None:
-            fail[i] = ("exact_dup", "exact_duplicate", {"duplicate_of_line": first + 1})
-            continue
-        seen_row[row_hash[i]] = i
-        prev = seen_in.get(input_hash[i])
-        if prev is None:
-            seen_in[input_hash[i]] = i
-        elif output_hash[prev] != output_hash[i]:
-            if params.label_conflict_action == "reject":
-                fail[i] = ("label_consistency", "conflicting_label",
-                           {"conflicts_with_line": prev + 1, "similarity": 1.0})
-            else:
-                conflicts_flagged.append((prev, i))
-    live = np.array([i for i in range(n) if fail[i] is None], dtype=np.int64)
+    conflicts_flagged = crossrow.exact_duplicates(fail, row_hash, input_hash, output_hash,
+                                                  params.label_conflict_action)
     stage("exact_dup")
 
     if progress:
         progress(n, n, message="near duplicates")
-    conflicts_flagged += _near_duplicates(params, live, shingles, eval_words, eval_meta, output_hash, fail)
+    eval_shingles = eval_words.kgrams(params.shingle_words) if eval_meta else None
+    conflicts_flagged += crossrow.near_duplicates(
+        fail, shingles, eval_shingles, eval_meta, output_hash, near_dup_threshold=params.near_dup_threshold,
+        leak_threshold=params.leak_threshold, label_threshold=params.label_threshold,
+        action=params.label_conflict_action, num_perm=params.num_perm)
     stage("near_dup_minhash_lsh")
 
     if params.judge_model:
-        _judge(params, lines, fail, progress)
+        _judge(params, data, starts, ends, fail, progress)
 
-    summary = _write_outputs(params, src, out_dir, lines, fail, cats, diffs, conflicts_flagged, cfg)
+    summary = _write_outputs(params, src, out_dir, data, starts, ends, fail, cats, diffs, conflicts_flagged, cfg)
     stage("write")
     summary["stage_seconds"] = stages
     seconds = time.perf_counter() - started
@@ -319,149 +249,42 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
 
 
-def _load_eval_sets(params: ValidateRowsParams) -> tuple[list[tuple[str, int]], Any, dict[int, tuple[str, int]]]:
-    from specialize.dedupe import TokenTable, sequence_hashes, tokenize
-    from specialize.formats import detect_format, input_text
-
-    meta: list[tuple[str, int]] = []
-    tokens: list[list[str]] = []
-    for spec in params.eval_sets:
-        path = resolve_path(spec, arg="eval_sets", must_exist=True)
-        name = rel(path)
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(row, dict) or detect_format(row) is None:
-                    continue
-                meta.append((name, lineno))
-                tokens.append(tokenize(input_text(row)))
-    table = TokenTable.from_tokens(tokens)
-    exact: dict[int, tuple[str, int]] = {}
-    for h, m in zip(sequence_hashes(table).tolist(), meta):
-        exact.setdefault(h, m)
-    return meta, table, exact
-
-
-def _near_duplicates(params: ValidateRowsParams, live: Any, shingles: Any, eval_words: Any,
-                     eval_meta: list[tuple[str, int]], output_hash: list[int], fail: list[Any]) -> list[tuple[int, int]]:
-    from specialize.dedupe import TokenTable, similar_pairs
-
-    rows = shingles.take(live)
-    table = TokenTable.concat([rows, eval_words.kgrams(params.shingle_words)]) if eval_meta else rows
-    threshold = min(params.near_dup_threshold, params.leak_threshold if eval_meta else 1.0)
-    pairs, sims = similar_pairs(table, threshold=threshold, num_perm=params.num_perm)
-    m = len(live)
-    edges: dict[int, list[tuple[int, float, bool]]] = {}
-    flagged: list[tuple[int, int]] = []
-    for (a, b), sim in zip(pairs.tolist(), sims.tolist()):
-        if b >= m:  # a train row against an eval row
-            if a < m and sim >= params.leak_threshold:
-                i = int(live[a])
-                if fail[i] is None:
-                    name, line = eval_meta[b - m]
-                    fail[i] = ("eval_leak", "minhash_match", {"eval_set": name, "eval_line": line,
-                                                              "similarity": round(sim, 3)})
-            continue
-        i, j = int(live[a]), int(live[b])
-        conflict = output_hash[i] != output_hash[j]
-        if conflict:
-            if sim < params.label_threshold:
-                continue  # similar inputs with different answers: a deliberate contrast
-            if params.label_conflict_action == "flag":
-                flagged.append((i, j))
-                continue
-        elif sim < params.near_dup_threshold:
-            continue
-        edges.setdefault(j, []).append((i, sim, conflict))
-    # one row kept per cluster: union-find over the edges, the earliest row of each cluster survives
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
-
-    for j, lst in edges.items():
-        for i, _, _ in lst:
-            if fail[i] is not None and fail[i][0] == "eval_leak" or fail[j] is not None and fail[j][0] == "eval_leak":
-                continue
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    for j in sorted(edges):
-        if fail[j] is not None:
-            continue
-        rep = find(j)
-        if rep == j:
-            continue
-        earlier = [(i, s, c) for i, s, c in edges[j] if i < j and (fail[i] is None or fail[i][0] != "eval_leak")]
-        if not earlier:
-            continue
-        i, sim, conflict = max(earlier, key=lambda e: e[1])
-        if conflict:
-            fail[j] = ("label_consistency", "conflicting_label", {"conflicts_with_line": i + 1,
-                                                                 "similarity": round(sim, 3),
-                                                                 "cluster_kept_line": rep + 1})
-        else:
-            fail[j] = ("near_dup", "near_duplicate", {"duplicate_of_line": i + 1, "similarity": round(sim, 3),
-                                                      "cluster_kept_line": rep + 1})
-    return flagged
-
-
-def _judge(params: ValidateRowsParams, lines: list[bytes], fail: list[Any], progress: Any) -> None:
+def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any], progress: Any) -> None:
     from specialize.tools._review import review_rows
 
-    idx = [i for i in range(len(lines)) if fail[i] is None]
-    verdicts = review_rows(params, [lines[i].decode("utf-8") for i in idx], progress=progress)
+    idx = [i for i in range(len(fail)) if fail[i] is None]
+    verdicts = review_rows(params, [data[starts[i]:ends[i]].decode("utf-8") for i in idx], progress=progress)
     for i, verdict in zip(idx, verdicts):
         if verdict is not None:
             fail[i] = verdict
 
 
-def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, lines: list[bytes], fail: list[Any],
-                   cats: list[Any], diffs: list[Any], conflicts: list[tuple[int, int]],
+def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, data: bytes, starts: Any, ends: Any,
+                   fail: list[Any], cats: list[Any], diffs: list[Any], conflicts: list[tuple[int, int]],
                    cfg: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
     from specialize import registry
-    from specialize.formats import dumps_line
+    from specialize.crossrow import still_in
+    from specialize.rowwriter import write_accepted, write_rejected
 
     acc_path, rej_path = out_dir / "accepted.jsonl", out_dir / "rejected.jsonl"
-    by_gate: Counter[str] = Counter()
-    by_reason: Counter[str] = Counter()
-    cells: Counter[tuple[Any, Any]] = Counter()
-    samples: list[dict[str, Any]] = []
-    accepted = 0
-    with open(acc_path, "wb") as acc, open(rej_path, "w", encoding="utf-8") as rej:
-        for i, line in enumerate(lines):
-            f = fail[i]
-            if f is None:
-                acc.write(line + b"\n")
-                accepted += 1
-                cells[(cats[i], diffs[i])] += 1
-                continue
-            gate, reason, details = f
-            by_gate[gate] += 1
-            by_reason[f"{gate}:{reason}"] += 1
-            rec: dict[str, Any] = {"line": i + 1, "gate": gate, "reason": reason, "details": details or {}}
-            if gate == "json":
-                rec["raw"] = line[:2000].decode("utf-8", "replace")
-            else:
-                rec["row"] = json.loads(line)
-            rej.write(dumps_line(rec) + "\n")
-            if len(samples) < 5:
-                samples.append({k: v for k, v in rec.items() if k != "row"})
-    coverage = _coverage(params, cells)
+    keep = still_in(fail)
+    rejected = np.setdiff1d(np.arange(len(fail)), keep, assume_unique=True)
+    write_accepted(acc_path, data, starts, ends, keep)
+    by_gate, by_reason, samples = write_rejected(rej_path, data, starts, ends, fail, rejected)
+    cells = Counter(zip(cats, diffs))  # every row, less the rejected ones
+    cells.subtract(Counter((cats[i], diffs[i]) for i in rejected.tolist()))
+    coverage = _coverage(params, +cells)
     version = None
     if params.record_version:
         parents = [registry.find_dataset(src)["version"]]
         gate_cfg = {k: v for k, v in params.model_dump().items() if k not in ("as_job", "record_version", "out_dir")}
         gate_cfg["schema"] = cfg.get("schema")
         version = registry.record_dataset(acc_path, kind="accepted", parents=parents, config=gate_cfg)["version"]
+    n, accepted = len(fail), len(keep)
     return dict(accepted_path=rel(acc_path), rejected_path=rel(rej_path), summary_path=rel(out_dir / "summary.json"),
-                total=len(lines), accepted=accepted, rejected=len(lines) - accepted, by_gate=dict(by_gate),
+                total=n, accepted=accepted, rejected=n - accepted, by_gate=dict(by_gate),
                 by_reason=dict(by_reason), coverage=coverage, label_conflicts_flagged=len(conflicts),
                 label_conflict_pairs=[[a + 1, b + 1] for a, b in conflicts[:200]], version=version, samples=samples)
 

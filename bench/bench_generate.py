@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--processes", type=int, default=None, help="LLM worker processes (default: automatic)")
+    ap.add_argument("--model", default="hosted_vllm/bench", help="litellm model string; 'openai/bench' goes through "
+                                                               "the OpenAI SDK instead of litellm's own HTTP client")
     args = ap.parse_args()
     ws = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     os.environ["SPECIALIZE_WORKSPACE"] = str(ws)
@@ -64,7 +66,7 @@ def main() -> None:
     url = queue.get(timeout=30)
     cats = [f"c{i}" for i in range(args.requests // 8)]
     try:
-        params = GenerateBatchParams(model=os.environ.get("BENCH_MODEL", "openai/bench"), api_base=url, task_description="Bench task.",
+        params = GenerateBatchParams(model=args.model, api_base=url, task_description="Bench task.",
                                      categories=cats, difficulties=["easy", "hard"], rows_per_cell=4,
                                      rows_per_request=1, concurrency=args.concurrency, max_retries=3,
                                      processes=args.processes)
@@ -76,7 +78,7 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         from specialize.llm_shards import plan_processes
 
-        print(f"client processes: {plan_processes(args.processes, args.requests, args.concurrency)}")
+        print(f"model {args.model}; client processes: {plan_processes(args.processes, args.requests, args.concurrency)}")
         calls0 = counter.value
         t0 = time.perf_counter()
         res = run_plan(params, _next_batch(out))

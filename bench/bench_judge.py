@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--latency", type=float, default=0.1)
     ap.add_argument("--processes", type=int, default=None, help="LLM worker processes (default: automatic)")
+    ap.add_argument("--model", default="hosted_vllm/judge", help="litellm model string for the judge; 'openai/judge' "
+                                                               "goes through the OpenAI SDK")
     args = ap.parse_args()
 
     ws = Path(tempfile.mkdtemp(prefix="bench-judge-"))
@@ -66,7 +68,7 @@ def main() -> None:
     from specialize.tools.judge import RunPairwiseJudgeParams, run_pairwise_judge
 
     import_litellm()
-    params = RunPairwiseJudgeParams(responses=["x.jsonl", "y.jsonl"], judge_model="openai/judge", api_base=url,
+    params = RunPairwiseJudgeParams(responses=["x.jsonl", "y.jsonl"], judge_model=args.model, api_base=url,
                                     concurrency=args.concurrency, background=False,
                                     processes=args.processes)
     calls = 2 * args.pairs
@@ -88,7 +90,7 @@ def main() -> None:
     print(f"judge run: {args.pairs} pairs, {res.calls['http_calls']} HTTP calls in {wall:.2f} s "
           f"= {rate:.1f} calls/s; bound {bound:.0f} calls/s (concurrency {args.concurrency} / "
           f"{args.latency * 1000:.0f} ms) -> {100 * rate / bound:.1f}% of bound")
-    print(f"client: {n_proc} process(es); CPU {cpu:.2f} s total (parent + workers), {1000 * cpu / max(1, calls):.2f} ms "
+    print(f"client: {args.model}, {n_proc} process(es); CPU {cpu:.2f} s total (parent + workers), {1000 * cpu / max(1, calls):.2f} ms "
           f"CPU per judge call -> CPU-bound ceiling ~ {os.cpu_count() * calls / max(cpu, 1e-9):.0f} calls/s on "
           f"{os.cpu_count()} cores (before the server's own CPU); load average at start {load:.1f}")
     s = res.pairs[0]
@@ -109,7 +111,7 @@ def main() -> None:
 
         async def one(i: int) -> None:
             async with sem:
-                await litellm.acompletion(model="openai/bare", messages=[{"role": "user", "content": bare_prompt + str(i)}],
+                await litellm.acompletion(model=args.model, messages=[{"role": "user", "content": bare_prompt + str(i)}],
                                           api_base=url, api_key="sk-local", temperature=0)
 
         await asyncio.gather(*(one(i) for i in range(n)))

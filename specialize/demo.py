@@ -192,7 +192,7 @@ class Demo:
         return f"base {_fmt_metric(plain)}; base + better prompt {_fmt_metric(better)}"
 
     def generate(self) -> str:
-        model, api_base = (self.teacher_model, None) if self.teacher_model else (f"openai/{TEACHER_ALIAS}", self.local_llm())
+        model, api_base = (self.teacher_model, None) if self.teacher_model else (f"hosted_vllm/{TEACHER_ALIAS}", self.local_llm())
         card = _task_card()
         gp = card["generation_plan"]
         res = self.call("generate_batch", model=model, api_base=api_base, task_description=card["description"],
@@ -260,7 +260,7 @@ class Demo:
         return f"fine-tuned {_fmt_metric(res)}"
 
     def judge(self) -> str:
-        model, api_base = (self.judge_model, None) if self.judge_model else (f"openai/{TEACHER_ALIAS}", self.local_llm())
+        model, api_base = (self.judge_model, None) if self.judge_model else (f"hosted_vllm/{TEACHER_ALIAS}", self.local_llm())
         subset = [self._first_items(self.r[k]["results_path"], self.s.judge_items, k)
                   for k in ("tuned", "base_plain")]
         res = self.call("run_pairwise_judge", responses=subset,

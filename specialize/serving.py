@@ -78,7 +78,7 @@ def serve_foreground(model: Path, *, port: int = 8080, alias: str | None = None,
     if not Path(model).is_file():
         raise DependencyMissing(f"{model} does not exist.", fix="Pass the path of an exported .gguf file.")
     alias = alias or Path(model).stem
-    print(f"serving {model} as '{alias}' on http://127.0.0.1:{port}/v1 -- litellm model 'openai/{alias}', "
+    print(f"serving {model} as '{alias}' on http://127.0.0.1:{port}/v1 -- litellm model 'hosted_vllm/{alias}', "
           f"api_base http://127.0.0.1:{port}/v1", file=sys.stderr)
     try:
         return subprocess.call(server_command(Path(model), port=port, alias=alias, n_ctx=n_ctx))

@@ -78,6 +78,9 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; with Nagle's algorithm on, the body waits for the client's
+            # delayed ACK of the headers (~40 ms a response). Real servers set TCP_NODELAY; so does this one.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -99,11 +102,11 @@ class FakeOpenAIServer:
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
-                self.end_headers()
-                try:
+                try:  # a client that gave up (a timeout test) has closed the socket
+                    self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.close_connection = True
 
             def do_GET(self) -> None:  # /v1/models for clients that probe; /v1/counters for tests
                 if self.path.rstrip("/").endswith("/counters"):

@@ -16,6 +16,16 @@ def _months(x: float | None) -> str:
     return "never" if x is None else f"{x:.4g}"
 
 
+def _item_table(title: str, **value_column: Any) -> Any:
+    """A headerless two-column table (item, value) under a left-aligned title."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("item", style="bold cyan")
+    table.add_column("value", **value_column)
+    return table
+
+
 def _bullets(title: str, lines: list[str]) -> Any:
     from rich.text import Text
 
@@ -41,10 +51,8 @@ def render_break_even(r: Any) -> Any:
     from rich.table import Table
 
     colour = {"strong": "green", "hybrid": "yellow", "weak": "red"}[r.verdict]
-    head = Table(title=f"Break-even: [bold {colour}]{r.verdict.upper()}[/]"
-                       f"{'' if r.viable else ' (not viable)'}", title_justify="left", show_header=False)
-    head.add_column("item", style="bold cyan")
-    head.add_column("value", justify="right")
+    head = _item_table(f"Break-even: [bold {colour}]{r.verdict.upper()}[/]"
+                       f"{'' if r.viable else ' (not viable)'}", justify="right")
     rows = [
         ("Frontier cost / month", _money(r.monthly_frontier_cost_usd)),
         ("Specialist serving / month", _money(r.monthly_serving_cost_usd)),
@@ -84,12 +92,8 @@ def render_break_even(r: Any) -> Any:
 
 def render_training_cost(r: Any) -> Any:
     from rich.console import Group
-    from rich.table import Table
 
-    table = Table(title=f"Training cost: {r.model_params_b:g}B {r.method} on {r.num_gpus} x {r.gpu}",
-                  title_justify="left", show_header=False)
-    table.add_column("item", style="bold cyan")
-    table.add_column("value", justify="right")
+    table = _item_table(f"Training cost: {r.model_params_b:g}B {r.method} on {r.num_gpus} x {r.gpu}", justify="right")
     for k, v in (("Tokens processed", f"{r.tokens_processed:,.0f}"),
                  ("FLOPs", f"{r.total_flops:.3e}"),
                  ("Utilisation of peak", f"{r.utilisation:.0%} of {r.peak_tflops:g} TFLOPS"),
@@ -107,10 +111,8 @@ def render_assessment(r: Any) -> Any:
     from rich.table import Table
 
     colour = {"strong": "green", "mixed": "yellow", "weak": "red"}[r.case]
-    head = Table(title=f"Assessment: [bold]{r.recommendation.replace('_', ' ')}[/] "
-                       f"(case for a specialist: [{colour}]{r.case}[/])", title_justify="left", show_header=False)
-    head.add_column("item", style="bold cyan")
-    head.add_column("value", overflow="fold")
+    head = _item_table(f"Assessment: [bold]{r.recommendation.replace('_', ' ')}[/] "
+                       f"(case for a specialist: [{colour}]{r.case}[/])", overflow="fold")
     head.add_row("Route", r.route)
     head.add_row("Model size", f"{r.model_size_min_b:g}-{r.model_size_max_b:g}B (start small)")
     nxt = Table(title="Next tools", title_justify="left")

@@ -85,7 +85,14 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
+    paths: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        paths.append(out / name)
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
     if judged and judged.get("pairs"):
         fig, ax = plt.subplots(figsize=(7, 0.6 * len(judged["pairs"]) + 1.5))
         labels = [f"{s['model_a']} vs {s['model_b']}" for s in judged["pairs"]]
@@ -97,10 +104,7 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
         ax.set_yticks(range(len(wr)), labels)
         ax.set_xlim(0, 1)
         ax.set_xlabel("win rate of the first model (ties = ½), 95% bootstrap CI")
-        fig.tight_layout()
-        paths.append(out / "win_rates.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        save(fig, "win_rates.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     for n, d in zip(names, docs):
         q = d["metrics"].get(primary)
@@ -113,10 +117,7 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
     ax.set_xlabel("cost per 1,000 requests (USD)")
     ax.set_ylabel(primary)
     ax.set_title("cost against quality")
-    fig.tight_layout()
-    paths.append(out / "cost_quality.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, "cost_quality.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     series = [[e["latency_s"] for e in d["examples"]
                if "latency_s" in e and not e.get("cached") and not e.get("warmup")] or [0.0]
@@ -125,10 +126,7 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
     ax.set_xticks(range(1, len(names) + 1), names, rotation=15)
     ax.set_ylabel("latency per request (s)")
     ax.set_title("latency distribution")
-    fig.tight_layout()
-    paths.append(out / "latency.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, "latency.png")
     return paths
 
 

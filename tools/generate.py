@@ -26,6 +26,7 @@ from specialize import jobs
 from specialize.catalog import tool
 from specialize.errors import InvalidInput
 from specialize.schema import Params, Result
+from specialize.tools.job_tools import InlineOrJob
 from specialize.workspace import rel, resolve_path
 
 JOB_MIN_REQUESTS = 50
@@ -88,11 +89,8 @@ class Usage(Result):
     cost_known: bool = Field(True, description="False when some model's price is unknown to litellm.")
 
 
-class GenerateBatchResult(Result):
-    job_id: str | None = Field(None, description="Set when the plan runs as a job; follow it with job_status.")
-    run_dir: str | None = Field(None, description="The job's folder, when run as a job.")
+class GenerateBatchResult(InlineOrJob):
     kind: str = Field("generate_batch", description="Job kind.")
-    state: str = Field("succeeded", description="'succeeded' for an in-call run; the job state otherwise.")
     batch_path: str = Field(description="JSONL of generated rows (chat format with meta and provenance).")
     rejected_path: str = Field(description="Unparsable answers and failed requests, with raw text and reason.")
     planned_rows: int = Field(description="Rows the plan asks for.")

@@ -27,6 +27,16 @@ class JobHandle(Result):
     state: JobState = Field(description="State when the call returned (normally 'queued').")
 
 
+class InlineOrJob(Result):
+    """The result of a tool that does small work in the call and starts a job for big work: the job fields are
+    filled only when it started one."""
+
+    job_id: str | None = Field(None, description="Set when the work runs as a job; follow it with job_status.")
+    run_dir: str | None = Field(None, description="The job's folder, when the work runs as a job.")
+    kind: str = Field(description="Job kind (the tool's name).")
+    state: str = Field("succeeded", description="'succeeded' for work done in the call; the job's state otherwise.")
+
+
 class JobStatus(Result):
     job_id: str = Field(description="The job's id.")
     kind: str = Field(description="What sort of job this is.")

@@ -22,7 +22,8 @@ from pydantic import Field
 from specialize import jobs
 from specialize.catalog import tool
 from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
+from specialize.schema import Params
+from specialize.tools.job_tools import InlineOrJob
 from specialize.workspace import rel, resolve_path
 
 PARALLEL_MIN_ROWS = 20_000
@@ -76,11 +77,8 @@ class ValidateRowsParams(Params):
     as_job: bool = Field(False, description="Run as a background job (automatic for files over 64 MB).")
 
 
-class ValidateRowsResult(Result):
-    job_id: str | None = Field(None, description="Set when the run was started as a job; follow with job_status.")
-    run_dir: str | None = Field(None, description="The job's folder, when run as a job.")
+class ValidateRowsResult(InlineOrJob):
     kind: str = Field("validate_rows", description="Job kind.")
-    state: str = Field("succeeded", description="'succeeded' for an in-call run; the job state otherwise.")
     accepted_path: str | None = Field(None, description="Rows that passed every gate.")
     rejected_path: str | None = Field(None, description="Rejected rows, each with line, gate, reason and details.")
     summary_path: str | None = Field(None, description="summary.json: counts per gate and reason, coverage.")

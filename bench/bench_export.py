@@ -29,7 +29,7 @@ def build_run(work: Path, threads: int) -> tuple[dict, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from specialize.embedded import embedded_gguf_path
+    from specialize.runtime.embedded import embedded_gguf_path
 
     torch.set_num_threads(threads)
     gguf = embedded_gguf_path()
@@ -63,10 +63,10 @@ def build_run(work: Path, threads: int) -> tuple[dict, Path]:
 
 def time_export(run: dict, run_dir: Path, out: Path, threads: int) -> dict:
     import torch
-
-    from specialize.converter import convert_hf_to_gguf
-    from specialize.gguf_checks import quant_coverage
     from specialize.tools import export as ex
+
+    from specialize.export.converter import convert_hf_to_gguf
+    from specialize.export.gguf_checks import quant_coverage
 
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)

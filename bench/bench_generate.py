@@ -76,7 +76,7 @@ def main() -> None:
         run_plan(warm, ws / "warm.jsonl")
         out = ws / "data" / "generated"
         out.mkdir(parents=True, exist_ok=True)
-        from specialize.llm_shards import plan_processes
+        from specialize.llm.shards import plan_processes
 
         print(f"model {args.model}; client processes: {plan_processes(args.processes, args.requests, args.concurrency)}")
         calls0 = counter.value

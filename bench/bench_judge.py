@@ -64,8 +64,9 @@ def main() -> None:
     proc = mp.Process(target=_serve, args=(args.latency, queue), daemon=True)
     proc.start()
     url = queue.get(timeout=30)
-    from specialize.llm import import_litellm
     from specialize.tools.judge import RunPairwiseJudgeParams, run_pairwise_judge
+
+    from specialize.llm.client import import_litellm
 
     import_litellm()
     params = RunPairwiseJudgeParams(responses=["x.jsonl", "y.jsonl"], judge_model=args.model, api_base=url,
@@ -75,7 +76,7 @@ def main() -> None:
     bound = args.concurrency / args.latency
     import resource
 
-    from specialize.llm_shards import plan_processes
+    from specialize.llm.shards import plan_processes
 
     def cpu_now() -> float:
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -127,7 +128,7 @@ def main() -> None:
 
     import numpy as np
 
-    from specialize import stats
+    from specialize.evaluation import stats
 
     scores = np.random.default_rng(0).choice([0.0, 0.5, 1.0], size=2000)
     stats.bootstrap_ci(scores, n_resamples=100, seed=0)  # warm up

@@ -81,8 +81,8 @@ def bare(model_dir: str, data: str, steps: int, out: str) -> None:
 
 
 def via_job(model_ref: str, data: str, steps: int) -> dict:
-    from specialize import jobs
-    from specialize.catalog import get
+    from specialize.runtime import jobs
+    from specialize.runtime.catalog import get
 
     overrides = {**SETTINGS, "max_steps": steps, "save_steps": 10 * steps, "early_stopping": False}
     handle = get("train_qlora").run({"dataset": data, "base_model": model_ref, "overrides": overrides})
@@ -134,7 +134,7 @@ def main() -> None:
     ws.mkdir(parents=True, exist_ok=True)
     os.environ["SPECIALIZE_WORKSPACE"] = str(ws)
     sys.path.insert(0, str(ROOT))
-    from specialize.basemodels import resolve_base_model
+    from specialize.training.basemodels import resolve_base_model
 
     t = time.perf_counter()
     base = resolve_base_model("embedded:smollm2-135m")

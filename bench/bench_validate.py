@@ -100,7 +100,7 @@ def pr(found: set[int], truth: set[int]) -> tuple[float, float]:
 
 
 def near_dup_ours(texts: list[str], threshold: float) -> tuple[set[int], float]:
-    from specialize.dedupe import TokenTable, similar_pairs
+    from specialize.data.dedupe import TokenTable, similar_pairs
 
     t0 = time.perf_counter()
     pairs, _ = similar_pairs(TokenTable.from_texts(texts).kgrams(3), threshold=threshold, num_perm=64)
@@ -146,9 +146,9 @@ def main() -> None:
           f"planted near={len(truth['near']):,} exact={len(truth['exact']):,} leak={len(truth['leak']):,}")
     print(f"cores available: {os.cpu_count()}, workers: {args.workers}")
 
-    from specialize.tools.validate import ValidateRowsParams, run_validation
-
     import resource
+
+    from specialize.tools.validate import ValidateRowsParams, run_validation
 
     def cpu() -> tuple[float, float]:
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -9,12 +9,12 @@ from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
-from pydantic import ValidationError
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
+from pydantic import ValidationError
 
-from specialize.catalog import ToolSpec
-from specialize.errors import SpecializeError
+from specialize.runtime.catalog import ToolSpec
+from specialize.runtime.errors import SpecializeError
 
 
 def to_mcp_tool(spec: ToolSpec) -> Tool:

@@ -10,11 +10,11 @@ import logging
 import sys
 
 from mcp.server.mcpserver import MCPServer
-
-from specialize import __version__
 from specialize.server.lazy import lazy_tool
 from specialize.server.manifest import load_manifest
 from specialize.server.resources import add_resources
+
+from specialize import __version__
 
 INSTRUCTIONS = (
     "specialize turns a narrow LLM task into a small specialist model and says whether that pays. "

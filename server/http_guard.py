@@ -12,7 +12,7 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from specialize.errors import InvalidInput
+from specialize.runtime.errors import InvalidInput
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -36,8 +36,9 @@ class LazyFuncMetadata(FuncMetadata):
         if self._real is None:
             with _LOCK:
                 if self._real is None:
-                    from specialize.catalog import get
                     from specialize.server.adapters import to_mcp_tool
+
+                    from specialize.runtime.catalog import get
 
                     self._real = to_mcp_tool(get(self.tool_name))
         return self._real

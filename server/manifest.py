@@ -65,8 +65,9 @@ def source_key() -> str:
 
 def compute_manifest() -> list[dict[str, Any]]:
     """Import every tool and describe it the way the MCP server publishes it."""
-    from specialize.catalog import load_all
     from specialize.server.adapters import to_mcp_tool
+
+    from specialize.runtime.catalog import load_all
 
     entries = []
     for spec in load_all().values():

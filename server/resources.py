@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
 
-from specialize.workspace import references_root, skills_root
+from specialize.runtime.workspace import references_root, skills_root
 
 
 def add_resources(server: MCPServer) -> None:

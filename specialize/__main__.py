@@ -1,3 +1,3 @@
-from specialize.entry import main
+from specialize.cli.entry import main
 
 main()

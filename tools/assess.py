@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from specialize.catalog import tool
-from specialize.schema import Params, Result
-from specialize.tools._economics_render import render_assessment
+from specialize.assess.render import render_assessment
+from specialize.runtime.catalog import tool
+from specialize.runtime.schema import Params, Result
 
 TaskType = Literal["classification", "extraction", "json_formatting", "rewriting", "domain_qa", "tool_use",
                    "code_review", "multi_step_reasoning", "open_ended"]

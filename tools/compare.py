@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import Field
 
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
-from specialize.workspace import rel, resolve_path
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import rel, resolve_path
 
 
 class CompareModelsParams(Params):

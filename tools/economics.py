@@ -1,9 +1,9 @@
 """estimate_break_even: when a specialist model pays back against a frontier API.
 
 Pure arithmetic over the caller's figures and the dated tables in ``references/pricing/`` (read through
-``specialize.pricing``); every default it falls back on is listed in the result's ``assumptions`` and every
+``specialize.assess.pricing``); every default it falls back on is listed in the result's ``assumptions`` and every
 table figure in its ``sources``. The training-cost arithmetic is ``tools/training_cost.py``; the rich tables for
-the CLI live in ``tools/_economics_render.py``.
+the CLI live in ``specialize/assess/render.py``.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-
-from specialize import pricing
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
-from specialize.tools._economics_render import render_break_even
 from specialize.tools.training_cost import (
     METHOD_LABEL,
     SourceRef,
     TrainingCostParams,
     training_cost,
 )
+
+from specialize.assess import pricing
+from specialize.assess.render import render_break_even
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
 
 HOURS_PER_MONTH = 730.0
 SPEND_WEAK_BELOW = 500.0  # decision framework: under $500/month rarely pays back

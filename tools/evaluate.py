@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-
-from specialize import jobs
-from specialize.catalog import tool
-from specialize.registry import sha256_file
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
 from specialize.tools.job_tools import JobHandle, to_handle
-from specialize.workspace import rel, resolve_path, workspace_root
+
+from specialize.data.sampling import take_in_turn
+from specialize.runtime import jobs
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.registry import sha256_file
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import rel, resolve_path, workspace_root
 
 TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
 
@@ -84,21 +85,6 @@ class RunEvalResult(Result):
                                                                       "unknown).")
     top_failure_buckets: list[dict[str, Any]] = Field(default_factory=list, description="Worst buckets overall.")
     job: JobHandle | None = Field(None, description="Set when the evaluation was started as a job.")
-
-
-def take_in_turn(rows: list[dict[str, Any]], limit: int, group: Any) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows, one from each group in turn (groups in order of first appearance, rows in file
-    order within a group)."""
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(group(row), []).append(row)
-    queues = [list(reversed(g)) for g in groups.values()]
-    picked: list[dict[str, Any]] = []
-    while len(picked) < min(limit, len(rows)):
-        for queue in queues:
-            if queue and len(picked) < limit:
-                picked.append(queue.pop())
-    return picked
 
 
 def load_eval_rows(path: Path, limit: int | None = None,
@@ -175,9 +161,9 @@ def _slug(text: str) -> str:
 
 def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     """The work of run_eval (in process); returns the results document and writes it to disk."""
-    from specialize import stats
-    from specialize.eval_metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
-    from specialize.models import load_model
+    from specialize.evaluation import stats
+    from specialize.evaluation.metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
+    from specialize.evaluation.models import load_model
 
     p = apply_task_card(p)
     set_path = resolve_path(p.eval_set, arg="eval_set", must_exist=True)
@@ -262,7 +248,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(doc, indent=1, default=str))
-    from specialize.registry import record_run
+    from specialize.runtime.registry import record_run
 
     record_run({"kind": "eval", "model": p.model, "adapter": p.adapter, "eval_set": rel(set_path),
                 "eval_set_sha256": doc["eval_set"]["sha256"], "results": rel(out_path), "n": len(examples),

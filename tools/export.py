@@ -4,14 +4,14 @@ The job's steps, each logged and reported through job_status:
 
 1. merge  -- PEFT ``merge_and_unload`` into the base the run trained on (a plain HF folder is used as is);
    the tokenizer is saved with the training chat template, so the converter embeds that template.
-2. convert -- llama.cpp's own ``convert_hf_to_gguf.py`` to f16 (``specialize.converter``).
+2. convert -- llama.cpp's own ``convert_hf_to_gguf.py`` to f16 (``specialize.export.converter``).
 3. quantize -- ``llama_model_quantize`` from llama-cpp-python for each requested type; a type that barely
    applies (k-quants on rows not a multiple of 256) is reported.
 4. round trip -- every file's embedded chat template, tokenizer and EOS must reproduce the training-time
    prompt token for token; a difference fails the job and shows both renderings.
 5. quant ladder -- with a golden set, the merged model and every file answer it; paired statistics pick the
-   smallest file within tolerance (``specialize.quant_ladder``). Without one, a stop-at-EOS check only.
-6. Modelfile + model card (``specialize.modelcard``) and a registry entry.
+   smallest file within tolerance (``specialize.export.quant_ladder``). Without one, a stop-at-EOS check only.
+6. Modelfile + model card (``specialize.export.modelcard``) and a registry entry.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-
-from specialize import jobs, registry
-from specialize.catalog import tool
-from specialize.errors import InvalidInput, JobError, NotFound, UpstreamError
-from specialize.schema import Params
-from specialize.workspace import rel, resolve_path
 from specialize.tools.job_tools import JobHandle, to_handle
+
+from specialize.runtime import jobs, registry
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput, JobError, NotFound, UpstreamError
+from specialize.runtime.schema import Params
+from specialize.runtime.workspace import rel, resolve_path
 
 FTYPES = {"f16": 1, "q8_0": 7, "q5_k_m": 17, "q4_k_m": 15}  # llama_ftype values (llama.h)
 PROBES = [  # always checked in the round trip, next to the golden conversations
@@ -164,8 +164,8 @@ def quantize(f16_path: Path, out_path: Path, qtype: str) -> Path:
 def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from specialize import gguf_checks, modelcard, quant_ladder
-    from specialize.converter import convert_hf_to_gguf
+    from specialize.export import gguf_checks, modelcard, quant_ladder
+    from specialize.export.converter import convert_hf_to_gguf
 
     p = ExportGgufParams.model_validate(raw)
     src = _resolve_source(p.source)
@@ -272,7 +272,7 @@ def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
 
 
 def _ladder(p, merged_dir: Path, files: dict[str, Path], rows, rejected, ctx) -> dict[str, Any]:
-    from specialize import quant_ladder as ql
+    from specialize.export import quant_ladder as ql
 
     metric = ql.primary_metric(rows, p.primary_metric)
     ctx.log(f"ladder: merged model on {len(rows)} golden rows")
@@ -306,7 +306,7 @@ def _ladder(p, merged_dir: Path, files: dict[str, Path], rows, rejected, ctx) ->
 
 def _stop_rows(run: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
     """Prompts for the stop check: the run's own training rows when readable (on-task), else the probes."""
-    from specialize import quant_ladder as ql
+    from specialize.export import quant_ladder as ql
 
     path = (run.get("dataset") or {}).get("path")
     if path:
@@ -319,7 +319,7 @@ def _stop_rows(run: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
 
 
 def _stop_check(files: dict[str, Path], rows: list[dict[str, Any]], max_new_tokens: int) -> dict[str, Any]:
-    from specialize import quant_ladder as ql
+    from specialize.export import quant_ladder as ql
 
     out = {}
     for q, path in files.items():
@@ -330,7 +330,7 @@ def _stop_check(files: dict[str, Path], rows: list[dict[str, Any]], max_new_toke
 
 
 def _write_card(p, src, result, ladder, file_info, chosen, warnings, out: Path) -> Path:
-    from specialize import modelcard
+    from specialize.export import modelcard
 
     run = src["run"]
     dataset = run.get("dataset") or {}

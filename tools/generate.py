@@ -1,7 +1,7 @@
 """generate_batch: synthetic rows from a teacher LLM, following a plan of categories x difficulties x counts.
 
 Each plan cell is split into requests of ``rows_per_request`` rows; every request renders the jinja2 prompt
-(default ``references/prompts/generate_rows.j2``) and goes through ``specialize.llm.LLMClient`` (bounded
+(default ``references/prompts/generate_rows.j2``) and goes through ``specialize.llm.client.LLMClient`` (bounded
 concurrency, retries with backoff honouring Retry-After, SQLite cache keyed by model + messages + params), so
 running a plan again costs no calls. Rows land in ``data/generated/batch_NNN.jsonl`` with provenance; what cannot
 be parsed lands in ``batch_NNN.rejected.jsonl`` with the raw text and a reason. ``batch_NNN.done.jsonl`` lists
@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-
-from specialize import jobs
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
 from specialize.tools.job_tools import InlineOrJob
-from specialize.workspace import rel, resolve_path
+
+from specialize.runtime import jobs
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import rel, resolve_path
 
 JOB_MIN_REQUESTS = 50
 DEFAULT_TEMPLATE = "builtin:prompts/generate_rows.j2"
@@ -197,7 +197,7 @@ def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], s
 def _examples(params: GenerateBatchParams) -> list[str]:
     if not params.seed_examples_path:
         return []
-    from specialize.formats import input_text, iter_jsonl, output_text
+    from specialize.data.formats import input_text, iter_jsonl, output_text
 
     path = resolve_path(params.seed_examples_path, arg="seed_examples_path", must_exist=True)
     out = []
@@ -257,9 +257,9 @@ class _Writer:
         self.planned = planned_rows
 
     def finish(self, req: dict[str, Any], res: Any) -> None:
-        from specialize.errors import UpstreamError
-        from specialize.formats import dumps_line
-        from specialize.textjson import extract_objects
+        from specialize.data.formats import dumps_line
+        from specialize.llm.textjson import extract_objects
+        from specialize.runtime.errors import UpstreamError
 
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         rows: list[dict[str, Any]] = []
@@ -359,8 +359,8 @@ def generate_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
 
 
 def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) -> GenerateBatchResult:
-    from specialize import registry
-    from specialize.llm import ChatRequest, LLMClient
+    from specialize.llm.client import ChatRequest, LLMClient
+    from specialize.runtime import registry
 
     reqs, tpl_sha, info = build_requests(params)
     planned = sum(r["n"] for r in reqs)

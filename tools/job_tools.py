@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from specialize import jobs
-from specialize.catalog import tool
-from specialize.schema import Params, Result
+from specialize.runtime import jobs
+from specialize.runtime.catalog import tool
+from specialize.runtime.schema import Params, Result
 
 JobState = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 

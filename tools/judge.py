@@ -1,7 +1,7 @@
 """run_pairwise_judge and plan_eval_size: pairwise LLM-as-judge comparison with its statistics.
 
 The judge (any litellm model) scores both responses 1-5 on the rubric's dimensions and gives a verdict;
-each pair is judged in both orders (see ``specialize.judging``). Reported per model pair: win/tie/loss
+each pair is judged in both orders (see ``specialize.evaluation.judging``). Reported per model pair: win/tie/loss
 rates, win rate with ties as half and its bootstrap CI, a sign test, a paired t-test on weighted composite
 scores, the position-consistency rate and judge failures; Bradley-Terry strengths with CIs when more than
 two models are compared; agreement and Cohen's kappa against human labels when given. Judgments are cached
@@ -16,13 +16,13 @@ import json
 from typing import Any, Literal
 
 from pydantic import Field
-
-from specialize import jobs
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
 from specialize.tools.job_tools import JobHandle, to_handle
-from specialize.workspace import rel, resolve_path
+
+from specialize.runtime import jobs
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import rel, resolve_path
 
 
 class RunPairwiseJudgeParams(Params):
@@ -74,7 +74,7 @@ class RunPairwiseJudgeResult(Result):
 
 
 def _human_validation(path_value: str, records: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    from specialize import stats
+    from specialize.evaluation import stats
 
     judged: dict[tuple[str, str, str], str] = {}
     for r in records:
@@ -103,8 +103,8 @@ def _human_validation(path_value: str, records: list[dict[str, Any]], names: lis
 
 
 def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]:
-    from specialize import judging, stats
-    from specialize.llm import LLMClient
+    from specialize.evaluation import judging, stats
+    from specialize.llm.client import LLMClient
 
     loaded = [judging.load_responses(r) for r in p.responses]
     names = p.names or [n for n, _ in loaded]
@@ -235,7 +235,7 @@ def run_pairwise_judge(params: RunPairwiseJudgeParams, *, progress=None) -> RunP
     """
     background = params.background
     if background is None:
-        from specialize import judging
+        from specialize.evaluation import judging
 
         loaded = [judging.load_responses(r)[1] for r in params.responses]
         n_calls = sum(2 * len(set(loaded[i]) & set(loaded[j]))
@@ -282,7 +282,7 @@ def plan_eval_size(params: PlanEvalSizeParams, *, progress=None) -> PlanEvalSize
 
     Uses the normal approximation (one-sample test for win rates, two-proportion or McNemar for accuracy).
     """
-    from specialize import stats
+    from specialize.evaluation import stats
 
     try:
         r = stats.plan_sample_size(kind=params.kind, baseline=params.baseline, target=params.target,

@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
-from specialize.workspace import resolve_path
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import resolve_path
 
 Status = Literal["pass", "fail", "not_measured"]
 PER_ITEM = {"accuracy": lambda e: e.get("pred_label") == e.get("ref_label") and "ref_label" in e,
@@ -133,7 +133,7 @@ def _task_metric(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
     elif metric == "macro_f1":
         import numpy as np
 
-        from specialize.eval_metrics import _macro_f1
+        from specialize.evaluation.metrics import _macro_f1
 
         cx = {str(e["id"]): e for e in cand["examples"]}
         bx = {str(e["id"]): e for e in cur["examples"]}

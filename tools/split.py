@@ -12,15 +12,14 @@ import hashlib
 import json
 import os
 import stat
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
-from specialize.workspace import rel, resolve_path
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import rel, resolve_path
 
 SPLITS = ("train", "dev", "test")
 
@@ -91,9 +90,9 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     once (golden_size) into a read-only, registry-locked file; later splits never use rows that match it.
     Every split is recorded as a dataset version with its parents.
     """
-    from specialize import registry
-    from specialize.dedupe import TokenTable, similar_pairs
-    from specialize.formats import detect_format, input_text
+    from specialize.data.dedupe import TokenTable, similar_pairs
+    from specialize.data.formats import detect_format, input_text
+    from specialize.runtime import registry
 
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     out_dir = resolve_path(params.out_dir or f"data/splits/{src.stem if src.stem != 'accepted' else src.parent.name}",
@@ -213,7 +212,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     excluded_path = None
     if excluded:
         ex = out_dir / "excluded.jsonl"
-        from specialize.formats import dumps_line
+        from specialize.data.formats import dumps_line
 
         ex.write_text("".join(dumps_line(e) + "\n" for e in excluded))
         excluded_path = rel(ex)
@@ -224,7 +223,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
 
 
 def _not_matching(texts: list[str], golden: list[str], threshold: float) -> list[bool]:
-    from specialize.dedupe import TokenTable, similar_pairs
+    from specialize.data.dedupe import TokenTable, similar_pairs
 
     gset = {_norm(t) for t in golden}
     keep = [_norm(t) not in gset for t in texts]

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-
-from specialize import jobs
-from specialize.catalog import tool
-from specialize.errors import InvalidInput, JobError
-from specialize.schema import Params, Result
-from specialize.training.recipe import DEFAULT_RECIPE, Recipe
-from specialize.workspace import resolve_path
 from specialize.tools.job_tools import JobHandle, to_handle
+
+from specialize.runtime import jobs
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput, JobError
+from specialize.runtime.schema import Params, Result
+from specialize.runtime.workspace import resolve_path
+from specialize.training.recipe import DEFAULT_RECIPE, Recipe
 
 ENTRIES = {"train_qlora": "specialize.training.sft:run_sft", "train_dpo": "specialize.training.dpo:run_dpo"}
 LAUNCHED = "specialize.training.launch:run_launched"

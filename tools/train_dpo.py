@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from specialize.catalog import tool
 from specialize.tools.train import TrainCommon, TrainHandle, start_training
+
+from specialize.runtime.catalog import tool
 
 
 class TrainDpoParams(TrainCommon):

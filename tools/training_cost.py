@@ -1,7 +1,7 @@
 """estimate_training_cost: GPU-hours and dollars for a LoRA/QLoRA run, from FLOPs and a stated utilisation.
 
 Pure arithmetic over the caller's figures and the GPU table in ``references/pricing/gpus.yaml`` (through
-``specialize.pricing``); every default it falls back on is listed in ``assumptions`` and every table figure in
+``specialize.assess.pricing``); every default it falls back on is listed in ``assumptions`` and every table figure in
 ``sources``. ``estimate_break_even`` (``tools/economics.py``) uses the same arithmetic for its upfront cost.
 """
 
@@ -11,11 +11,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from specialize import pricing
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params, Result
-from specialize.tools._economics_render import render_training_cost
+from specialize.assess import pricing
+from specialize.assess.render import render_training_cost
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params, Result
 
 LORA_FLOPS_PER_PARAM_TOKEN = 4  # forward 2N + backward through frozen weights 2N (no weight gradients)
 DEFAULT_UTILISATION = {"lora": 0.30, "qlora": 0.20}

@@ -1,7 +1,7 @@
 """validate_rows: run every quality gate over a JSONL file and split it into accepted and rejected rows.
 
-Per-row gates (``specialize.gates``) run in chunks of lines (``specialize.rowchunks``), in worker processes
-for large files. The cross-row gates (``specialize.crossrow``) then run here over the whole file's columns:
+Per-row gates (``specialize.data.gates``) run in chunks of lines (``specialize.data.rowchunks``), in worker processes
+for large files. The cross-row gates (``specialize.data.crossrow``) then run here over the whole file's columns:
 eval leakage (exact input, word n-gram overlap, MinHash), exact duplicates and label conflicts (same or
 near-identical input, different output), near duplicates (MinHash LSH, one row kept per cluster), then the
 optional LLM judge. Invariant: accepted + rejected = every input line.
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-
-from specialize import jobs
-from specialize.catalog import tool
-from specialize.errors import InvalidInput
-from specialize.schema import Params
 from specialize.tools.job_tools import InlineOrJob
-from specialize.workspace import rel, resolve_path
+
+from specialize.runtime import jobs
+from specialize.runtime.catalog import tool
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.schema import Params
+from specialize.runtime.workspace import rel, resolve_path
 
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
@@ -145,9 +145,9 @@ def _gate_config(params: ValidateRowsParams) -> dict[str, Any]:
 def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> ValidateRowsResult:
     import numpy as np
 
-    from specialize import crossrow
-    from specialize.rowchunks import check_block, check_span, init_worker, line_spans
-    from specialize.wordtable import TokenTable
+    from specialize.data import crossrow
+    from specialize.data.rowchunks import check_block, check_span, init_worker, line_spans
+    from specialize.data.wordtable import TokenTable
 
     started = time.perf_counter()
     stages: dict[str, float] = {}
@@ -173,7 +173,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     chunk_cfg: dict[str, Any] = {"shingle_words": params.shingle_words, "leak_ngram": params.leak_ngram,
                                  "ref_sorted": None, "ref_owner": None}
     if eval_meta:
-        from specialize.dedupe import ngram_reference
+        from specialize.data.dedupe import ngram_reference
 
         chunk_cfg["ref_sorted"], chunk_cfg["ref_owner"] = ngram_reference(eval_words, params.leak_ngram)
     workers = params.workers or min(2, os.cpu_count() or 1)
@@ -248,7 +248,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
 
 
 def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any], progress: Any) -> None:
-    from specialize.tools._review import review_rows
+    from specialize.data.row_review import review_rows
 
     idx = [i for i in range(len(fail)) if fail[i] is None]
     verdicts = review_rows(params, [data[starts[i]:ends[i]].decode("utf-8") for i in idx], progress=progress)
@@ -262,9 +262,9 @@ def _write_outputs(params: ValidateRowsParams, src: Path, out_dir: Path, data: b
                    cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
-    from specialize import registry
-    from specialize.crossrow import still_in
-    from specialize.rowwriter import write_accepted, write_rejected
+    from specialize.data.crossrow import still_in
+    from specialize.data.rowwriter import write_accepted, write_rejected
+    from specialize.runtime import registry
 
     acc_path, rej_path = out_dir / "accepted.jsonl", out_dir / "rejected.jsonl"
     keep = still_in(fail)

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from specialize import registry
-from specialize.errors import InvalidInput
-from specialize.jobs import JobContext, write_json_atomic
+from specialize.runtime import registry
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.jobs import JobContext, write_json_atomic
 from specialize.training.method import Method
 from specialize.training.recipe import Recipe
 

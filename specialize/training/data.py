@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from specialize.errors import InvalidInput
+from specialize.runtime.errors import InvalidInput
 
 ROLES = {"system", "user", "assistant"}
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from specialize.errors import DependencyMissing, InvalidInput
+from specialize.runtime.errors import DependencyMissing, InvalidInput
 
 TEMPLATES = {None: "multi_gpu.yaml", "ddp": "multi_gpu.yaml", "fsdp": "fsdp2.yaml",
              "deepspeed_zero2": "zero2.yaml", "deepspeed_zero3": "zero3.yaml"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from specialize.jobs import JobContext
+from specialize.runtime.jobs import JobContext
 from specialize.training.common import JobCallback, common_args, train_and_finish
 from specialize.training.prepare import prepare
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from specialize.errors import JobError
-from specialize.jobs import JobCancelled, JobContext
+from specialize.runtime.errors import JobError
+from specialize.runtime.jobs import JobCancelled, JobContext
 
 
 def run_launched(raw: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

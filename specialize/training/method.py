@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import asdict, dataclass
 
-from specialize.errors import DependencyMissing, InvalidInput
+from specialize.runtime.errors import DependencyMissing, InvalidInput
 from specialize.training.recipe import Recipe
 
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import yaml
 
-from specialize import registry
-from specialize.basemodels import resolve_base_model
-from specialize.jobs import JobContext, write_json_atomic
+from specialize.runtime import registry
+from specialize.runtime.jobs import JobContext, write_json_atomic
+from specialize.runtime.workspace import resolve_path
 from specialize.training import data as tdata
+from specialize.training.basemodels import resolve_base_model
 from specialize.training.method import Method, resolve_method
 from specialize.training.recipe import DEFAULT_RECIPE, DPO_RECIPE, Recipe, load_recipe
-from specialize.workspace import resolve_path
 
 
 def recipe_for(kind: str, raw: dict[str, Any]) -> Recipe:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from specialize.errors import InvalidInput
-from specialize.workspace import references_root, resolve_path
+from specialize.runtime.errors import InvalidInput
+from specialize.runtime.workspace import references_root, resolve_path
 
 DEFAULT_RECIPE = "builtin:recipes/default.yaml"
 DPO_RECIPE = "builtin:recipes/dpo.yaml"

@@ -1,6 +1,6 @@
 """The train_qlora worker: supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter.
 
-Runs inside a job process (``specialize.jobs``). Resuming (``ctx.resume``) continues from the newest
+Runs inside a job process (``specialize.runtime.jobs``). Resuming (``ctx.resume``) continues from the newest
 checkpoint in ``checkpoints/``; the planned step count is the same, so a resumed run ends where the first
 attempt would have.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from specialize.jobs import JobContext
+from specialize.runtime.jobs import JobContext
 from specialize.training.common import JobCallback, common_args, train_and_finish
 from specialize.training.prepare import prepare
 

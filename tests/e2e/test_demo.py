@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_fast_demo_runs_end_to_end_and_writes_an_honest_report(workspace):
-    from specialize.demo import run_demo
+    from specialize.demo.run import run_demo
 
     report = run_demo(fast=True)
     text = Path(report).read_text()

@@ -10,11 +10,11 @@ import subprocess
 import sys
 
 from mcp import Client
-
-from specialize.catalog import load_all
 from specialize.server import manifest
 from specialize.server.adapters import to_mcp_tool
 from specialize.server.app import build_server
+
+from specialize.runtime.catalog import load_all
 
 
 def test_lazy_tools_publish_the_eager_schemas(tmp_path, monkeypatch):

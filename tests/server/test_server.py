@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -11,11 +10,10 @@ import sys
 import time
 
 import httpx
-import pytest
 from mcp import Client, StdioServerParameters
-
-from specialize.catalog import load_all
 from specialize.server.app import build_server
+
+from specialize.runtime.catalog import load_all
 
 HEAVY = ("torch", "transformers", "trl", "peft", "llama_cpp", "litellm", "datasets")
 

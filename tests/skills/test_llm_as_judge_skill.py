@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from specialize.catalog import load_all
-from specialize.workspace import skills_root
+from specialize.runtime.catalog import load_all
+from specialize.runtime.workspace import skills_root
 
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
 SKILL = skills_root() / "llm-as-judge-evaluation"
@@ -47,7 +47,7 @@ def test_example_calls_validate_and_cover_the_five_tools():
 
 
 def test_bundled_rubrics_load_and_weights_match_the_reference_table():
-    from specialize.judging import BUILTIN_RUBRICS, load_rubric
+    from specialize.evaluation.judging import BUILTIN_RUBRICS, load_rubric
 
     table = (SKILL / "references" / "scoring-rubrics.md").read_text()
     for name in BUILTIN_RUBRICS:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from specialize.catalog import load_all
-from specialize.workspace import skills_root
+from specialize.runtime.catalog import load_all
+from specialize.runtime.workspace import skills_root
 
 SKILL = skills_root() / "model-economics"
 TEXT = (SKILL / "SKILL.md").read_text()
@@ -50,7 +50,7 @@ def test_example_calls_validate_and_run(name, body, workspace):
 def test_cli_commands_run(line, workspace):
     from typer.testing import CliRunner
 
-    from specialize.cli import build_cli
+    from specialize.cli.app import build_cli
 
     result = CliRunner().invoke(build_cli(), shlex.split(line)[1:] + ["--json"])
     assert result.exit_code == 0, result.output

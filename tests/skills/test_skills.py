@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from specialize.catalog import load_all
-from specialize.skills_install import bundled_skills, install_skills
+from specialize.cli.skills_install import bundled_skills, install_skills
+from specialize.runtime.catalog import load_all
 
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
 TOOL_VERBS = ("estimate_", "assess_", "generate_", "validate_", "split_", "train_", "run_", "plan_", "release_",
@@ -69,7 +68,7 @@ def test_named_tools_exist_and_example_calls_validate(skill):
 def test_install_puts_files_where_the_agent_looks(tmp_path, monkeypatch, target, folder, scope):
     from typer.testing import CliRunner
 
-    from specialize.cli import build_cli
+    from specialize.cli.app import build_cli
 
     home, project = tmp_path / "home", tmp_path / "project"
     home.mkdir()
@@ -89,7 +88,7 @@ def test_install_puts_files_where_the_agent_looks(tmp_path, monkeypatch, target,
 def test_unknown_target_is_a_clear_error(tmp_path):
     from typer.testing import CliRunner
 
-    from specialize.cli import build_cli
+    from specialize.cli.app import build_cli
 
     result = CliRunner().invoke(build_cli(), ["skills", "install", "--target", "vim"])
     assert result.exit_code == 2

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import skills_ref
 
-from specialize.catalog import load_all
-from specialize.workspace import skills_root
+from specialize.runtime.catalog import load_all
+from specialize.runtime.workspace import skills_root
 
 SKILL = skills_root() / "small-model-finetuning"
 BLOCK = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```", re.S | re.M)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from specialize.catalog import load_all
 from specialize.tools.assess import AssessParams, assess
+
+from specialize.runtime.catalog import load_all
 
 # A stable, narrow, high-volume extraction task with labelled production data: the textbook fine-tune.
 IDEAL = dict(monthly_api_spend_usd=5000, task_type="extraction", task_scope="single_task",
@@ -102,7 +102,6 @@ def test_next_tool_arguments_validate_against_the_catalog(overrides):
 
 def test_through_mcp(workspace):
     from mcp import Client
-
     from specialize.server.app import build_server
 
     async def go():

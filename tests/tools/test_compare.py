@@ -8,6 +8,7 @@ import re
 from specialize.tools.compare import CompareModelsParams, compare_models
 from specialize.tools.evaluate import RunEvalParams, run_eval
 from specialize.tools.judge import RunPairwiseJudgeParams, run_pairwise_judge
+
 from tests.helpers.fake_openai import FakeOpenAIServer
 from tests.tools.test_evaluate import CASES, _write_set
 

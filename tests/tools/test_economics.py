@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from specialize.errors import InvalidInput, NotFound
 from specialize.tools.economics import (
     BreakEvenParams,
     TrainingCostParams,
@@ -15,6 +13,8 @@ from specialize.tools.economics import (
     cumulative_timeline,
     training_cost,
 )
+
+from specialize.runtime.errors import InvalidInput, NotFound
 
 # The seed's worked example: $5,000/month on the API, $500 training, $200/month serving, 40 h x $100.
 SEED = dict(monthly_api_spend_usd=5000, training_cost_usd=500, serving_monthly_usd=200,
@@ -231,7 +231,6 @@ def test_training_cost_errors():
 
 def test_mcp_in_memory_call_and_errors(workspace):
     from mcp import Client
-
     from specialize.server.app import build_server
 
     async def go():
@@ -261,7 +260,7 @@ def test_cli_json_and_table(workspace):
 
     from typer.testing import CliRunner
 
-    from specialize.cli import build_cli
+    from specialize.cli.app import build_cli
 
     app = build_cli()
     args = ["estimate-break-even", "--monthly-api-spend-usd", "5000", "--training-cost-usd", "500",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from specialize import jobs
 from specialize.tools.evaluate import RunEvalParams, run_eval
+
+from specialize.runtime import jobs
 from tests.helpers.fake_openai import FakeOpenAIServer
 
 SCHEMA = {"type": "object", "required": ["category", "priority", "needs_human"],

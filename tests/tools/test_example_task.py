@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from specialize.workspace import resolve_path
+from specialize.runtime.workspace import resolve_path
 
 SPLITS = {
     # name: (path inside the task folder, id prefix, min rows, max rows)

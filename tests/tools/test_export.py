@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from specialize import jobs
-from specialize.errors import InvalidInput
-from specialize.modelcard import ollama_template, parse_modelfile, render_ollama_template, stop_tokens
-from specialize.quant_ladder import load_golden, paired_compare, recommend, score_answer
+from specialize.export.modelcard import ollama_template, parse_modelfile, render_ollama_template, stop_tokens
+from specialize.export.quant_ladder import load_golden, paired_compare, recommend, score_answer
+from specialize.runtime import jobs
+from specialize.runtime.errors import InvalidInput
 from tests.helpers.tiny_run import CONVERSATIONS, train_tiny_run
 
 
@@ -154,8 +154,9 @@ def test_mismatched_chat_template_is_an_error_with_both_renderings(trained_ws):
 
 @pytest.mark.slow
 def test_quant_that_barely_applies_is_reported(exported, trained_ws, tmp_path):
-    from specialize.gguf_checks import quant_coverage
     from specialize.tools.export import quantize
+
+    from specialize.export.gguf_checks import quant_coverage
 
     _, result = exported
     f16 = trained_ws / next(f["path"] for f in result["files"] if f["quant"] == "f16")
@@ -169,7 +170,7 @@ def test_quant_that_barely_applies_is_reported(exported, trained_ws, tmp_path):
 def test_served_model_answers_through_litellm(exported, trained_ws):
     import litellm
 
-    from specialize.serving import start_server
+    from specialize.export.serving import start_server
 
     _, result = exported
     q8 = trained_ws / next(f["path"] for f in result["files"] if f["quant"] == "q8_0")

@@ -7,9 +7,10 @@ import hashlib
 import json
 import re
 
-from specialize import jobs, registry
 from specialize.tools.generate import GenerateBatchParams, generate_batch
-from specialize.workspace import resolve_path
+
+from specialize.runtime import jobs, registry
+from specialize.runtime.workspace import resolve_path
 from tests.helpers.fake_openai import FakeOpenAIServer, FaultPlan
 
 SCHEMA = {"type": "object", "required": ["category"], "properties": {"category": {"type": "string"}}}

@@ -7,9 +7,9 @@ import json
 import re
 
 import pytest
-
-from specialize import jobs
 from specialize.tools.judge import PlanEvalSizeParams, RunPairwiseJudgeParams, plan_eval_size, run_pairwise_judge
+
+from specialize.runtime import jobs
 from tests.helpers.fake_openai import FakeOpenAIServer
 
 DIMS = ["accuracy", "relevance", "clarity", "conciseness"]
@@ -148,7 +148,7 @@ def test_plan_eval_size():
 
 
 def test_no_shared_items_is_a_clear_error(workspace):
-    from specialize.errors import InvalidInput
+    from specialize.runtime.errors import InvalidInput
 
     x = _write(workspace, "x", [4, 4])
     (workspace / "z.jsonl").write_text(json.dumps({"id": "other", "prompt": "p", "response": "r quality=1"}) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from specialize.tools.release import CapabilityCheck, ReleaseGateParams, SafetyRates, release_gate
 
 

@@ -8,10 +8,10 @@ import os
 import random
 
 import pytest
-
-from specialize import registry
-from specialize.formats import render_chat, to_hf_dataset
 from specialize.tools.split import SplitDatasetParams, split_dataset
+
+from specialize.data.formats import render_chat, to_hf_dataset
+from specialize.runtime import registry
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
 
@@ -114,7 +114,7 @@ def test_hf_dataset_and_chat_rendering(workspace, tiny_model_dir):
     ds = to_hf_dataset(workspace / "f.jsonl")
     assert len(ds) == 6 and ds[0]["messages"][1]["content"] == "ok"
     pytest.importorskip("transformers")
-    from specialize.formats import load_tokenizer
+    from specialize.data.formats import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model_dir))
     text = render_chat(rows[0], tok)
@@ -128,7 +128,8 @@ def test_bundled_golden_set_is_used_read_only(workspace):
     import json as _json
 
     from specialize.tools.split import SplitDatasetParams, split_dataset
-    from specialize.workspace import resolve_path
+
+    from specialize.runtime.workspace import resolve_path
 
     golden = resolve_path("builtin:tasks/support-triage/eval/golden.jsonl", arg="g", must_exist=True)
     first = golden.read_text().splitlines()[0]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from specialize import jobs, registry
-from specialize.catalog import get
-from specialize.errors import DependencyMissing, InvalidInput
+from specialize.runtime import jobs, registry
+from specialize.runtime.catalog import get
+from specialize.runtime.errors import DependencyMissing, InvalidInput
 from specialize.training.recipe import Recipe, load_recipe
 
 CATS = ["billing", "bug_report", "feature_request", "shipping"]
@@ -312,8 +312,8 @@ def test_train_dpo_on_preference_pairs(train_ws, tiny_model_dir):
 
 
 def test_base_model_references(train_ws, tiny_model_dir):
-    from specialize.basemodels import resolve_base_model
-    from specialize.errors import NotFound
+    from specialize.runtime.errors import NotFound
+    from specialize.training.basemodels import resolve_base_model
 
     local = resolve_base_model(str(tiny_model_dir))
     assert local.source == "hf-folder" and Path(local.path) == Path(tiny_model_dir).resolve()
@@ -327,7 +327,7 @@ def test_base_model_references(train_ws, tiny_model_dir):
 def test_embedded_gguf_is_dequantized_once_into_a_plain_hf_folder(workspace):
     from transformers import AutoConfig, AutoTokenizer
 
-    from specialize.basemodels import resolve_base_model
+    from specialize.training.basemodels import resolve_base_model
 
     base = resolve_base_model("embedded:smollm2-135m")
     assert base.source == "embedded-gguf" and base.gguf_file.endswith(".gguf")

@@ -9,9 +9,9 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from specialize import registry
 from specialize.tools.validate import ValidateRowsParams, validate_rows
+
+from specialize.runtime import registry
 from tests.helpers.fake_openai import FakeOpenAIServer
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["category", "priority"],
@@ -250,13 +250,13 @@ def test_judge_reviews_rows_over_real_http(workspace):
     (dict(realism=5, correctness=5, format=5, difficulty=5, diversity=5, learnability=5, safety=3), False),
 ])
 def test_acceptance_rule(scores, ok):
-    from specialize.tools._review import decide, load_rubric
+    from specialize.data.row_review import decide, load_rubric
 
     assert decide(scores, load_rubric())[0] is ok
 
 
 def test_runs_as_a_job(workspace):
-    from specialize import jobs
+    from specialize.runtime import jobs
 
     rng = random.Random(6)
     write(workspace / "in.jsonl", [chat(sentence(rng), "answer") for _ in range(50)] + ["{bad"])

@@ -7,6 +7,7 @@ import json
 import random
 
 from specialize.tools.validate import PARALLEL_MIN_ROWS, ValidateRowsParams, validate_rows
+
 from tests.tools.test_validate import chat, reasons, run, sentence, write
 
 

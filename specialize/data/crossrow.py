@@ -1,0 +1,168 @@
+"""Cross-row gates of validate_rows, over whole-file columns: eval leakage, exact duplicates and label conflicts,
+near-duplicate clusters.
+
+Each function takes ``fail`` (one entry per input line: None while the row is still in, else
+``(gate, reason, details)``) and fills in the rows it rejects; the order of the calls is the gate order.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import repeat
+from operator import is_
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from specialize.data.formats import detect_format, input_text
+from specialize.data.wordtable import TokenTable, sequence_hashes
+from specialize.runtime.workspace import rel
+
+Fail = list[Any]
+
+
+def still_in(fail: Fail) -> np.ndarray:
+    """Indices of the rows not rejected yet."""
+    return np.flatnonzero(np.fromiter(map(is_, fail, repeat(None)), dtype=bool, count=len(fail)))
+
+
+def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, dict[int, tuple[str, int]]]:
+    """The eval rows' inputs: ``(name, line)`` per row, their word table, and input hash -> first such row.
+    Lines that do not parse, or hold no recognisable row, are skipped (they cannot leak into training data)."""
+    meta: list[tuple[str, int]] = []
+    texts: list[str] = []
+    for path in paths:
+        name = rel(path)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    try:
+                        row = json.loads(line)
+                    except (ValueError, RecursionError):
+                        continue
+                if not isinstance(row, dict) or detect_format(row) is None:
+                    continue
+                try:
+                    text = input_text(row)
+                except (TypeError, AttributeError, IndexError):  # a malformed message list: no usable input
+                    continue
+                meta.append((name, lineno))
+                texts.append(text)
+    table = TokenTable.from_texts(texts)
+    exact: dict[int, tuple[str, int]] = {}
+    for h, m in zip(sequence_hashes(table).tolist(), meta):
+        exact.setdefault(h, m)
+    return meta, table, exact
+
+
+def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, int]],
+               eval_inputs: dict[int, tuple[str, int]], share: np.ndarray, match: np.ndarray,
+               ngram: int, min_share: float) -> None:
+    """Exact copies of an eval input, then rows sharing at least ``min_share`` of their word n-grams with one."""
+    live = still_in(fail)
+    keys = np.fromiter(eval_inputs, dtype=np.uint64, count=len(eval_inputs))
+    for i in live[np.isin(input_hash[live], keys)].tolist():
+        name, line = eval_inputs[int(input_hash[i])]
+        fail[i] = ("eval_leak", "exact_eval_match", {"eval_set": name, "eval_line": line})
+    for i in np.nonzero(share >= min_share)[0].tolist():
+        if fail[i] is None:
+            name, line = eval_meta[int(match[i])]
+            fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line, "ngram": ngram,
+                                                       "share": round(float(share[i]), 3)})
+
+
+def exact_duplicates(fail: Fail, row_hash: np.ndarray, input_hash: np.ndarray, output_hash: np.ndarray,
+                     action: str) -> list[tuple[int, int]]:
+    """Later copies of a row are exact duplicates of its first copy. Among first copies, a later row with the
+    same input as an earlier one but another output is a label conflict: rejected, or with ``action="flag"``
+    kept and returned as an (earlier, later) pair."""
+    live = still_in(fail)
+    if len(live) == 0:
+        return []
+    _, first, inv = np.unique(row_hash[live], return_index=True, return_inverse=True)
+    first_row = live[first[inv.reshape(-1)]]
+    for i, j in zip(live[first_row != live].tolist(), first_row[first_row != live].tolist()):
+        fail[i] = ("exact_dup", "exact_duplicate", {"duplicate_of_line": j + 1})
+    firsts = live[first_row == live]
+    _, first, inv = np.unique(input_hash[firsts], return_index=True, return_inverse=True)
+    prev = firsts[first[inv.reshape(-1)]]
+    clash = (prev != firsts) & (output_hash[prev] != output_hash[firsts])
+    flagged: list[tuple[int, int]] = []
+    for i, p in zip(firsts[clash].tolist(), prev[clash].tolist()):
+        if action == "reject":
+            fail[i] = ("label_consistency", "conflicting_label", {"conflicts_with_line": p + 1, "similarity": 1.0})
+        else:
+            flagged.append((p, i))
+    return flagged
+
+
+def near_duplicates(fail: Fail, shingles: Any, eval_shingles: Any, eval_meta: list[tuple[str, int]],
+                    output_hash: np.ndarray, *, near_dup_threshold: float, leak_threshold: float,
+                    label_threshold: float, action: str, num_perm: int) -> list[tuple[int, int]]:
+    """MinHash LSH over the rows still in (and the eval rows): near copies of an eval row are leaks; within
+    the rows, one row is kept per cluster of near duplicates (the earliest) and the others name it; similar
+    inputs with different outputs are label conflicts above ``label_threshold``. Returns flagged conflicts."""
+    from specialize.data.dedupe import similar_pairs
+
+    live = still_in(fail)
+    rows = shingles.take(live)
+    table = TokenTable.concat([rows, eval_shingles]) if eval_meta else rows
+    threshold = min(near_dup_threshold, leak_threshold if eval_meta else 1.0)
+    pairs, sims = similar_pairs(table, threshold=threshold, num_perm=num_perm)
+    m = len(live)
+    a, b = pairs[:, 0], pairs[:, 1]
+    # a row close to an eval row is a leak (the first such eval row in pair order is named)
+    to_eval = (b >= m) & (a < m) & (sims >= leak_threshold)
+    _, first = np.unique(a[to_eval], return_index=True)
+    for k in np.flatnonzero(to_eval)[first].tolist():
+        i = int(live[a[k]])
+        if fail[i] is None:
+            name, line = eval_meta[int(b[k]) - m]
+            fail[i] = ("eval_leak", "minhash_match", {"eval_set": name, "eval_line": line,
+                                                      "similarity": round(float(sims[k]), 3)})
+    # row pairs: near duplicates, or label conflicts when the outputs differ
+    rr = b < m
+    i, j, sim = live[a[rr]], live[b[rr]], sims[rr]
+    conflict = output_hash[i] != output_hash[j]
+    flag = conflict & (sim >= label_threshold) & (action == "flag")
+    edge = np.where(conflict, (sim >= label_threshold) & (action != "flag"), sim >= near_dup_threshold)
+    flagged = list(zip(i[flag].tolist(), j[flag].tolist()))
+    _keep_one_per_cluster(fail, i[edge], j[edge], sim[edge], conflict[edge])
+    return flagged
+
+
+def _keep_one_per_cluster(fail: Fail, i: np.ndarray, j: np.ndarray, sim: np.ndarray, conflict: np.ndarray) -> None:
+    """Edges (i < j, in pair order) join rows into clusters (rows leaked from the eval sets take no part); in
+    each cluster the earliest row survives and every later row is rejected, naming its most similar earlier
+    partner (the first one on a tie) and the row kept."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(i) == 0:
+        return
+    nodes = np.unique(np.r_[i, j])
+    leaked = np.asarray([fail[x] is not None and fail[x][0] == "eval_leak" for x in nodes.tolist()], dtype=bool)
+    ci, cj = np.searchsorted(nodes, i), np.searchsorted(nodes, j)
+    ok = ~leaked[ci] & ~leaked[cj]
+    graph = coo_matrix((np.ones(int(ok.sum())), (ci[ok], cj[ok])), shape=(len(nodes), len(nodes)))
+    _, label = connected_components(graph, directed=False)
+    kept = np.full(label.max() + 1, len(nodes))
+    np.minimum.at(kept, label, np.arange(len(nodes)))  # nodes are sorted: the smallest index is the earliest row
+    # per later row, its best edge: highest similarity, then the earliest partner (a stable sort keeps pair order)
+    order = np.flatnonzero(ok)
+    order = order[np.lexsort((-sim[order], cj[order]))]
+    best = order[np.r_[True, cj[order][1:] != cj[order][:-1]]]
+    for e in best.tolist():
+        row, other = int(j[e]), int(i[e])
+        if fail[row] is not None:
+            continue
+        rep = int(nodes[kept[label[cj[e]]]])
+        details = {"similarity": round(float(sim[e]), 3), "cluster_kept_line": rep + 1}
+        if conflict[e]:
+            fail[row] = ("label_consistency", "conflicting_label", {"conflicts_with_line": other + 1, **details})
+        else:
+            fail[row] = ("near_dup", "near_duplicate", {"duplicate_of_line": other + 1, **details})

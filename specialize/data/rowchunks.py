@@ -1,0 +1,85 @@
+"""The per-row stage of validate_rows, one chunk of lines at a time (in a worker process for large files).
+
+A worker gets a byte range of the input file, reads it itself (no row text travels between processes), runs
+the per-row gates (``specialize.data.gates``) and returns compact columns: failures, hashes, category labels, the
+inputs' word shingles for the near-duplicate pass and their n-gram overlap with the eval sets.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+_CHECKER: Any = None
+_CHUNK_CFG: dict[str, Any] = {}
+
+
+def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of every line (the end excludes the newline and one trailing CR), as
+    ``data.split(b"\\n")`` would cut them, without a final empty piece after a closing newline."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    if len(data) and data[-1:] != b"\n":
+        nl = np.r_[nl, len(data)]
+    starts = np.r_[np.int64(0), nl[:-1] + 1].astype(np.int64) if len(nl) else np.zeros(0, np.int64)
+    ends = nl.astype(np.int64)
+    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13) if len(ends) else np.zeros(0, bool)
+    return starts, ends - has_cr
+
+
+def split_block(block: bytes) -> list[bytes]:
+    """The lines of a block of whole lines (same cuts as ``line_spans``)."""
+    if not block:
+        return []
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    if b"\r" in block:
+        lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+    return lines
+
+
+def init_worker(cfg: dict[str, Any], chunk_cfg: dict[str, Any]) -> None:
+    """Per worker: the row checker, plus what the chunk step needs (shingle size, the eval n-gram reference)."""
+    global _CHECKER, _CHUNK_CFG
+    from specialize.data.gates import GateConfig, RowChecker
+
+    _CHECKER = RowChecker(GateConfig(**cfg))
+    _CHUNK_CFG = chunk_cfg
+
+
+def check_span(path: str, start: int, length: int) -> dict[str, Any]:
+    """``check_block`` on a byte range of a file, with the range's CRC-32 (the caller checks that the file it
+    read itself holds the same bytes)."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        block = fh.read(length)
+    return {**check_block(block), "crc": zlib.crc32(block)}
+
+
+def check_block(block: bytes) -> dict[str, Any]:
+    """Per-row gates for one block of lines; returns compact columns (no row text) plus the inputs' shingles."""
+    from specialize.data.dedupe import ngram_share
+    from specialize.data.wordtable import sequence_hashes, unique_ratio
+
+    checks = _CHECKER.check_lines(split_block(block))
+    fail, table = checks.fail, checks.words
+    ratio = unique_ratio(table)
+    lens = np.diff(table.offsets)
+    min_ratio = _CHECKER.cfg.min_unique_word_ratio
+    for k in np.nonzero((lens >= 12) & (ratio < min_ratio))[0].tolist():
+        fail[k] = ("trivial", "repetitive", {"unique_word_ratio": round(float(ratio[k]), 3)})
+    in_hash = sequence_hashes(table)
+    shingles = table.kgrams(_CHUNK_CFG["shingle_words"])  # row-local work done here, in the worker
+    share = match = None
+    if _CHUNK_CFG.get("ref_sorted") is not None:
+        share, match = ngram_share(table.kgrams(_CHUNK_CFG["leak_ngram"]), _CHUNK_CFG["ref_sorted"],
+                                   _CHUNK_CFG["ref_owner"])
+    out_hash = checks.output_hash
+    with np.errstate(over="ignore"):
+        row_hash = in_hash ^ (out_hash * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1))
+    return {"fail": fail, "row_hash": row_hash, "input_hash": in_hash, "output_hash": out_hash,
+            "cat": checks.category, "diff": checks.difficulty, "flat": shingles.flat, "offsets": shingles.offsets,
+            "share": share, "match": match}

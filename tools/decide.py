@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from specialize.assess import decision as dm
 from specialize.assess import pricing
+from specialize.assess.memo import LABEL
 from specialize.assess.thresholds import default, defaults, spend_band, threshold
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
@@ -460,10 +461,7 @@ def _load_eval(path: str, arg: str) -> tuple[str, dict[str, bool]]:
     return name, {str(e["id"]): bool(e.get("correct")) for e in doc["examples"] if "id" in e}
 
 
-INPUT_LABEL = {"volume": "volume (x today's)", "quality_retained": "quality retained",
-               "frontier_share": "planned frontier share", "engineering_hours": "engineering hours",
-               "tokens_per_second": "serving tokens/s", "data_cost_usd": "data work ($)",
-               "monthly_upkeep_usd": "upkeep ($/month)"}
+INPUT_LABEL = LABEL
 
 
 def _flip_words(f: dm.Flip, limit: float, frontier: float) -> str:
@@ -532,7 +530,8 @@ def decide(p: DecideParams) -> DecideResult:
                        f"the pessimistic tenth ({_months(_fin(p90))}), and the quality it rests on is unmeasured.")
     else:
         verdict = "hybrid" if c["share"] > 0.005 else "specialize"
-        confidence = "high" if evidence_ok and p90 <= limit else ("low" if b.basis == "unverified_default" else "medium")
+        confidence = ("high" if evidence_ok and p90 <= limit else
+                      "low" if b.basis == "unverified_default" else "medium")
         reasons.append(f"It pays back in {_months(_fin(p50))} at the median ({_months(_fin(p10))}-"
                        f"{_months(_fin(p90))} from P10 to P90); {share_ok:.0%} of draws pay back within {limit:g} "
                        "months.")
@@ -584,7 +583,8 @@ def decide(p: DecideParams) -> DecideResult:
               f"Decided by: {', '.join(deciding) or 'nothing in the ranges given'}. {next_step}")
     tornado = [TornadoRow(input=f.name, low=f.low, likely=f.likely, high=f.high, payback_at_low=_fin(f.payback_low),
                           payback_at_high=_fin(f.payback_high), flip_value=f.flip_value,
-                          flips_inside_range=f.flips_inside_range, flip=_flip_words(f, limit, b.frontier_monthly)) for f in ranked]
+                          flips_inside_range=f.flips_inside_range, flip=_flip_words(f, limit, b.frontier_monthly))
+               for f in ranked]
     upfront_parts = {"training": b.training, "data": b.data.likely, "evaluation": b.evaluation,
                      "engineering": b.eng.likely * b.eng_rate}
     evidence = None

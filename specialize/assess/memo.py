@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-LABEL = {"volume": "volume (x today's)", "quality_retained": "quality retained", "frontier_share": "planned frontier share",
-         "engineering_hours": "engineering hours", "tokens_per_second": "serving tokens/s",
+LABEL = {"volume": "volume (x today's)", "quality_retained": "quality retained",
+         "frontier_share": "planned frontier share", "engineering_hours": "engineering hours",
+         "tokens_per_second": "serving tokens/s",
          "data_cost_usd": "data work ($)", "monthly_upkeep_usd": "upkeep ($/month)"}
 
 
@@ -83,11 +84,13 @@ def render_memo(r: Any, plot_names: list[str]) -> str:
              f"{_usd(c['serving'])} |", f"| kept on the frontier ({c['share']:.0%}) | {_usd(c['remainder'])} |",
              f"| upkeep | {_usd(c['upkeep'])} |", f"| **savings** | **{_usd(c['savings'])}** |", "",
              "| upfront | USD |", "|---|---:|",
-             *[f"| {k} | {_usd(v)} |" for k, v in r.upfront_parts_usd.items()], f"| **total** | **{_usd(c['upfront'])}** |",
+             *[f"| {k} | {_usd(v)} |" for k, v in r.upfront_parts_usd.items()],
+             f"| **total** | **{_usd(c['upfront'])}** |",
              "", f"Payback: P10 {_m(r.payback_months.p10)}, P50 {_m(r.payback_months.p50)}, P90 "
              f"{_m(r.payback_months.p90)} months; limit {r.payback_limit_months:g} months.", "",
              f"Hosting: {h.why}", "", "## What flips the verdict", "",
-             "| input | low | likely | high | payback at low | payback at high | flip |", "|---|---:|---:|---:|---:|---:|---|"]
+             "| input | low | likely | high | payback at low | payback at high | flip |",
+             "|---|---:|---:|---:|---:|---:|---|"]
     for t in r.tornado:
         lines.append(f"| {LABEL.get(t.input, t.input)} | {t.low:,.3g} | {t.likely:,.3g} | {t.high:,.3g} | "
                      f"{_m(t.payback_at_low)} | {_m(t.payback_at_high)} | {t.flip} |")

@@ -114,3 +114,16 @@ def test_through_mcp(workspace):
     good, bad = asyncio.run(go())
     assert not good.is_error and good.structured_content["recommendation"] == "rag"
     assert bad.is_error and "task_scope" in bad.content[0].text
+
+
+def test_spend_bands_come_from_the_one_threshold_table():
+    from specialize.assess.thresholds import threshold
+
+    weak, strong = threshold("spend_weak_below_usd"), threshold("spend_strong_from_usd")
+    assert (weak, strong) == (500, 2000)
+    # $800 a month with every other sign in favour: worth checking, not yet strong (the contradiction).
+    r = run(monthly_api_spend_usd=800)
+    assert r.case == "mixed" and "$500-2,000 band" in r.reasons[0]
+    assert run(monthly_api_spend_usd=1999).case == "mixed"
+    assert run(monthly_api_spend_usd=2000).case == "strong"
+    assert run(monthly_api_spend_usd=499).case == "weak"

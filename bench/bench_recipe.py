@@ -69,8 +69,8 @@ def score(tools: dict, model: str, key: str) -> dict:
     doc = json.loads(Path(res.results_path).read_text()) if Path(res.results_path).is_absolute() else \
         json.loads((Path(os.environ["SPECIALIZE_WORKSPACE"]) / res.results_path).read_text())
     examples = doc["examples"]
-    cat = sum(1 for e in examples if (e.get("scores") or {}).get("category_exact_match") in (1, 1.0, True))
-    allf = sum(1 for e in examples if e.get("correct") in (1, 1.0, True))
+    cat = sum(1 for e in examples if (e.get("fields") or {}).get("category"))
+    allf = sum(1 for e in examples if e.get("exact_match"))
     return {"n": len(examples), "category": cat, "all_fields": allf, "constrained": bool(extra)}
 
 

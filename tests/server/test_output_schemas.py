@@ -62,6 +62,11 @@ def _findings() -> dict[str, list[str]]:
     for name, spec in load_all().items():
         schema = to_mcp_tool(spec).output_schema
         walk(schema, name, schema.get("$defs", {}), found)
+    # a job's result reaches job_status untyped, but the kinds that have their own model are held to it too
+    from specialize.tools.export import ExportGgufResult
+
+    schema = ExportGgufResult.model_json_schema()
+    walk(schema, "export_gguf(job result)", schema.get("$defs", {}), found)
     return found
 
 

@@ -67,7 +67,9 @@ class AssessParams(Params):
 class NextTool(Result):
     tool: str = Field(description="Tool to call next.")
     why: str = Field(description="What it will tell you.")
-    arguments: dict[str, Any] = Field(description="Arguments filled in from your answers (valid for the tool).")
+    arguments: dict[str, Any] = Field(description="Arguments filled in from your answers: a subset of the named "
+                                                  "tool's own parameters, so that tool's input schema describes "
+                                                  "them.")
     missing: list[str] = Field(description="What you still have to add before the call can run.")
 
 
@@ -80,7 +82,8 @@ class AssessResult(Result):
     model_size_max_b: float = Field(description="Largest model worth trying for this task, billions of parameters.")
     reasons: list[str] = Field(description="Why this route, answer by answer.")
     assumptions: list[str] = Field(description="Answers that were missing and what was assumed instead.")
-    answers_used: dict[str, Any] = Field(description="Every answer the decision used, given or assumed.")
+    answers_used: AssessParams = Field(description="Every answer the decision used, given or assumed (an "
+                                                   "answer still null was neither given nor needed).")
     next_tools: list[NextTool] = Field(description="Tools to call next, in order.")
 
 

@@ -23,7 +23,7 @@ from specialize.tools.job_tools import InlineOrJob
 from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
-from specialize.runtime.schema import Params
+from specialize.runtime.schema import Params, Result, SparseResult
 from specialize.runtime.workspace import rel, resolve_path
 
 PARALLEL_MIN_ROWS = 20_000
@@ -77,6 +77,23 @@ class ValidateRowsParams(Params):
     as_job: bool = Field(False, description="Run as a background job (automatic for files over 64 MB).")
 
 
+class CoverageCell(Result):
+    category: str | None = Field(description="Category label (null for rows without one).")
+    difficulty: str | None = Field(description="Difficulty label (null for rows without one).")
+    accepted: int = Field(description="Accepted rows in this cell.")
+    planned: int | None = Field(description="Rows the plan asks for here (null without a plan or outside it).")
+    shortfall: int | None = Field(description="Rows still missing against the plan (null without a quota).")
+
+
+class RejectedSample(SparseResult):
+    line: int = Field(description="Line number in the input file (1-based).")
+    gate: str = Field(description="The gate that rejected the row.")
+    reason: str = Field(description="Why, in a word or two.")
+    details: dict[str, Any] = Field(description="The gate's own evidence (e.g. the near-duplicate's line and "
+                                                "similarity); its keys differ from gate to gate.")
+    raw: str | None = Field(None, description="The start of the raw line, for rows that are not JSON.")
+
+
 class ValidateRowsResult(InlineOrJob):
     kind: str = Field("validate_rows", description="Job kind.")
     accepted_path: str | None = Field(None, description="Rows that passed every gate.")
@@ -87,13 +104,13 @@ class ValidateRowsResult(InlineOrJob):
     rejected: int = Field(0, description="Rejected rows.")
     by_gate: dict[str, int] = Field(default_factory=dict, description="Rejections per gate.")
     by_reason: dict[str, int] = Field(default_factory=dict, description="Rejections per gate:reason.")
-    coverage: list[dict[str, Any]] = Field(default_factory=list, description="Accepted rows per category and "
+    coverage: list[CoverageCell] = Field(default_factory=list, description="Accepted rows per category and "
                                            "difficulty against the plan's quotas.")
     label_conflicts_flagged: int = Field(0, description="Conflicting pairs kept because label_conflict_action=flag.")
     version: str | None = Field(None, description="Dataset version of accepted.jsonl (ds-...).")
     seconds: float = Field(0.0, description="Wall time of the run.")
     rows_per_s: float = Field(0.0, description="Throughput of the run.")
-    samples: list[dict[str, Any]] = Field(default_factory=list, description="A few rejected rows, for a look.")
+    samples: list[RejectedSample] = Field(default_factory=list, description="A few rejected rows, for a look.")
     stage_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
 
 

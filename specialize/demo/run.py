@@ -269,7 +269,7 @@ class Demo:
                         concurrency=2, max_tokens=128, output_dir=f"{self.out}/judge", background=False,
                         retries=0 if not self.judge_model else 2)
         self.r["judge"] = res.model_dump()
-        pair = (res.pairs or [{}])[0]
+        pair = (self.r["judge"]["pairs"] or [{}])[0]
         return (f"win rate (ties half) {pair.get('win_rate_ties_half')} [95% CI {pair.get('ci_low')}, "
                 f"{pair.get('ci_high')}], position consistency {pair.get('position_consistency')}")
 

@@ -36,6 +36,7 @@ class Generation:
     latency_s: float = 0.0
     cost_usd: float | None = None
     cached: bool = False
+    finish_reason: str | None = None  # "stop" (ended by itself) or "length" (hit max_tokens); None if unknown
 
 
 @dataclass
@@ -152,8 +153,10 @@ class TransformersModel(BaseModelBackend):
         n_in = ids["input_ids"].shape[1]
         new = out[0][n_in:]
         text = self.tok.decode(new, skip_special_tokens=True)
+        eos = self.model.generation_config.eos_token_id or self.tok.eos_token_id
+        stopped = len(new) > 0 and int(new[-1]) in (eos if isinstance(eos, list) else [eos])
         return Generation(text=text, prompt_tokens=int(n_in), completion_tokens=int(len(new)), latency_s=latency,
-                          cost_usd=self._local_cost(latency))
+                          cost_usd=self._local_cost(latency), finish_reason="stop" if stopped else "length")
 
 
 class GGUFModel(BaseModelBackend):
@@ -183,7 +186,7 @@ class GGUFModel(BaseModelBackend):
         text = out["choices"][0]["message"].get("content") or ""
         return Generation(text=text, prompt_tokens=int(usage.get("prompt_tokens", 0)),
                           completion_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
-                          cost_usd=self._local_cost(latency))
+                          cost_usd=self._local_cost(latency), finish_reason=out["choices"][0].get("finish_reason"))
 
 
 _LOADED: dict[tuple[Any, ...], BaseModelBackend] = {}

@@ -6,7 +6,8 @@ that every field of every tool carries a description (it becomes the MCP input s
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 
 class Params(BaseModel):
@@ -19,3 +20,15 @@ class Result(BaseModel):
     """Base for tool results (the MCP output schema and structured content)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class SparseResult(Result):
+    """Base for a nested record whose keys depend on the case (the metrics a task type reports, the numbers a
+    criterion has): every possible key is a described field, and only the keys that were given appear in the
+    dump, so the JSON keeps the shape it had as a plain dict."""
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler):  # no return type: the schema stays the model's
+        data = handler(self)
+        given = self.model_fields_set
+        return {k: v for k, v in data.items() if k in given}

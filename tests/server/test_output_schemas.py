@@ -15,6 +15,7 @@ from specialize.runtime.catalog import load_all
 
 OPEN_ON_PURPOSE = {
     "assess_task.next_tools[].arguments": "arguments for another tool; that tool's own input schema types them",
+    "decide_specialization.next_tool.arguments": "arguments for another tool; that tool's own input schema types them",
     "job_status.result": "a finished job's result; its shape is that of the job kind's tool or run record",
     "job_cancel.result": "the same job result as job_status",
     "list_jobs.jobs[].result": "the same job result as job_status",

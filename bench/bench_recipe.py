@@ -35,6 +35,10 @@ CONFIGS: dict[str, dict] = {
                             "lora_layers": 12},
     "r32-top12-lr1e-3-e4": {"lora_r": 32, "lora_alpha": 64, "learning_rate": 1e-3, "num_train_epochs": 4,
                             "lora_layers": 12},
+    "r32-top12-lr2e-3-e6": {"lora_r": 32, "lora_alpha": 64, "learning_rate": 2e-3, "num_train_epochs": 6,
+                            "lora_layers": 12},
+    "r32-top16-lr2e-3-e6": {"lora_r": 32, "lora_alpha": 64, "learning_rate": 2e-3, "num_train_epochs": 6,
+                            "lora_layers": 16},
 }
 
 

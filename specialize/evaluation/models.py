@@ -230,9 +230,15 @@ def load_model(ref: str, *, adapter: str | None = None, api_base: str | None = N
 
 
 def _looks_local(ref: str) -> bool:
-    from specialize.runtime.workspace import resolve_path
+    """True for a local model folder. Text written as a path (absolute, ``./``, ``../``, ``~``, or with a ``..``
+    part) always counts as one, so a folder outside the workspace is refused as a path instead of being sent to a
+    provider as a model name."""
+    from specialize.runtime.errors import SpecializeError
+    from specialize.runtime.workspace import looks_like_path, resolve_path
 
+    if looks_like_path(ref):
+        return True
     try:
         return resolve_path(ref, arg="model").is_dir()
-    except Exception:  # noqa: BLE001 - not a path we may read: treat as a model string
+    except SpecializeError:  # not a path we may read: a model string
         return False

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from specialize.runtime.errors import JobError, NotFound
-from specialize.runtime.workspace import workspace_root
+from specialize.runtime.workspace import workspace_root, write_text
 
 ACTIVE = ("queued", "running", "cancelling")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -46,8 +46,8 @@ def runs_root(root: Path | None = None) -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text(tmp, json.dumps(data, indent=2, default=str), arg=path.name)
+    os.replace(tmp, path)  # a rename replaces a planted symlink itself, never the file it points to
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -206,12 +206,30 @@ def start_job(
     return {"job_id": job_id, "run_dir": str(run_dir), "kind": kind, "state": "queued"}
 
 
+def _is_real_run_dir(path: Path, runs: Path) -> bool:
+    """A job folder is a real folder directly under ``runs/`` (itself inside the workspace): never a symlink,
+    and its job.json and state.json are plain files, so no job tool reads or acts on anything elsewhere."""
+    if path.is_symlink() or not path.is_dir() or path.resolve().parent != runs:
+        return False
+    return all(not (path / f).is_symlink() for f in ("job.json", "state.json", "launcher.json", "job.log"))
+
+
 def find_run_dir(job_id: str) -> Path:
-    if not job_id or "/" in job_id or "\\" in job_id or job_id.startswith("."):
-        raise NotFound(f"'{job_id}' is not a job id.", fix="Use an id from list_jobs.")
-    path = runs_root() / job_id
+    if not job_id or len(job_id) > 200 or "/" in job_id or "\\" in job_id or "\x00" in job_id \
+            or job_id.startswith("."):
+        shown = job_id if len(job_id) <= 80 else job_id[:80] + "..."
+        raise NotFound(f"Argument 'job_id' ({shown!r}) is not a job id.", fix="Use an id from list_jobs.")
+    ws = workspace_root()
+    runs = runs_root(ws).resolve()
+    if not str(runs).startswith(str(ws) + os.sep):
+        raise JobError(f"The runs folder {runs_root(ws)} is a symlink that leads out of the workspace {ws}.",
+                       fix="Replace runs/ with a real folder inside the workspace.")
+    path = runs / job_id
+    if os.path.lexists(path) and not _is_real_run_dir(path, runs):
+        raise JobError(f"Argument 'job_id': runs/{job_id} is a symlink (or holds one), not a job folder; job tools "
+                       "only act on real folders under runs/.", fix="Remove the link and use an id from list_jobs.")
     if not (path / "job.json").exists():
-        raise NotFound(f"No job with id '{job_id}' in {runs_root()}.", fix="Call list_jobs to see the known jobs.")
+        raise NotFound(f"No job with id '{job_id}' in {runs}.", fix="Call list_jobs to see the known jobs.")
     return path
 
 
@@ -293,10 +311,10 @@ def cancel(job_id: str, wait_seconds: float = 5.0) -> dict[str, Any]:
 def list_all() -> list[dict[str, Any]]:
     out = []
     for path in sorted(runs_root().iterdir()):
-        if (path / "job.json").exists() and (path / "state.json").exists():
+        if not path.is_symlink() and (path / "job.json").exists() and (path / "state.json").exists():
             try:
                 out.append(read_status(path.name))
-            except (OSError, json.JSONDecodeError, NotFound):
+            except (OSError, json.JSONDecodeError, NotFound, JobError):
                 continue
     return out
 

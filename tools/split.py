@@ -101,7 +101,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     rows: list[dict[str, Any]] = []
     raw: list[str] = []
     excluded: list[dict[str, Any]] = []
-    with open(src, encoding="utf-8", errors="replace") as fh:
+    with open(src, encoding="utf-8-sig", errors="replace") as fh:  # -sig: a leading byte order mark is dropped
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -164,7 +164,8 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
         groups.setdefault(union.find(i), []).append(i)
 
     def order_key(members: list[int]) -> str:
-        return hashlib.sha256(f"{params.seed}:{_norm(texts[members[0]])}".encode()).hexdigest()
+        # surrogatepass: a row may carry a lone surrogate (valid JSON escape, not valid UTF-8)
+        return hashlib.sha256(f"{params.seed}:{_norm(texts[members[0]])}".encode("utf-8", "surrogatepass")).hexdigest()
 
     ordered = sorted(groups.values(), key=order_key)
     versions: dict[str, str] = {}

@@ -141,6 +141,31 @@ def _process_alive(pid: int | None, create_time: float | None) -> bool:
         return False
 
 
+def end_group(pgid: int | None, started_at: float | None = None) -> int:
+    """Kill whatever is left of a job's process group once its worker is gone; returns how many were killed.
+
+    The worker leads its own process group (``start_new_session``), so helpers it forked (LLM shards, data
+    loaders) share its group id. Only processes created no earlier than the worker are touched, so a recycled
+    id never reaches an unrelated process.
+    """
+    import psutil
+
+    if not pgid:
+        return 0
+    killed = 0
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if proc.pid == os.getpid() or os.getpgid(proc.pid) != pgid:
+                continue
+            if started_at is not None and proc.info["create_time"] + 1.0 < started_at:
+                continue
+            proc.kill()
+            killed += 1
+        except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied, PermissionError):
+            continue
+    return killed
+
+
 def start_job(
     kind: str,
     entry: str,
@@ -266,6 +291,7 @@ def read_status(job_id: str) -> dict[str, Any]:
                 state["log_tail"] = tail(run_dir / "job.log", 20)
                 state["finished_at"] = now_iso()
                 write_json_atomic(run_dir / "state.json", state)
+                end_group(pid, state.get("pid_create_time"))  # its helpers die with it, not 30 s later
     state["run_dir"] = str(run_dir)
     state["label"] = job.get("label")
     state["attempts"] = job.get("attempts", 1)
@@ -305,6 +331,7 @@ def cancel(job_id: str, wait_seconds: float = 5.0) -> dict[str, Any]:
             except ProcessLookupError:
                 pass
             time.sleep(0.2)
+        end_group(pid, state.get("pid_create_time"))  # helpers that ignored SIGTERM or outlived the worker
     return read_status(job_id)
 
 

@@ -100,7 +100,7 @@ def resolve_path(
     try:
         resolved = candidate.resolve()  # follows symlinks, collapses '..'
     except (OSError, RuntimeError) as exc:  # a symlink loop, or a name the file system refuses
-        raise InvalidInput(f"Argument '{arg}' ({_short(text)}) cannot be resolved: {exc.strerror or exc}.",
+        raise InvalidInput(f"Argument '{arg}' ({_short(text)}) cannot be resolved: {getattr(exc, 'strerror', None) or exc}.",
                            fix="Pass a plain path inside the workspace, without looping symlinks.") from exc
     # bundled references are readable by absolute path too (a task card names files beside itself)
     allowed = [ws] if for_write else [ws, references_root().resolve(), *_read_roots()]

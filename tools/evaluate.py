@@ -283,6 +283,8 @@ def run_eval(params: RunEvalParams, *, progress=None) -> RunEvalResult:
     the base model, the base model with a better system_prompt, and a larger model. Large sets run as a job.
     """
     set_path = resolve_path(params.eval_set, arg="eval_set", must_exist=True)
+    if params.output:  # refused before any model is called, not after the whole run
+        resolve_path(params.output, arg="output", for_write=True)
     background = params.background
     if background is None:
         with open(set_path, "rb") as fh:

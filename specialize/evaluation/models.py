@@ -234,9 +234,10 @@ def _looks_local(ref: str) -> bool:
     part) always counts as one, so a folder outside the workspace is refused as a path instead of being sent to a
     provider as a model name."""
     from specialize.runtime.errors import SpecializeError
-    from specialize.runtime.workspace import looks_like_path, resolve_path
+    from specialize.runtime.workspace import check_path_text, looks_like_path, resolve_path, workspace_root
 
-    if looks_like_path(ref):
+    check_path_text(ref, arg="model")  # NUL bytes and over-long names are neither paths nor model names
+    if looks_like_path(ref) or os.path.lexists(workspace_root() / ref):  # a link planted in the workspace too
         return True
     try:
         return resolve_path(ref, arg="model").is_dir()

@@ -9,7 +9,7 @@ Shapes (one JSON object per line):
 * ``instruction`` — ``{"instruction", "input"?, "output"}``.
 * ``preference`` — ``{"prompt", "chosen", "rejected"}`` (each a string or a list of messages).
 
-Only the standard library here: heavy imports (``datasets``, ``transformers``) happen inside the helpers
+Only the standard library and specialize.runtime here: heavy imports (``datasets``, ``transformers``) happen inside the helpers
 that need them.
 """
 

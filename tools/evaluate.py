@@ -26,7 +26,7 @@ from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import rel, resolve_path, workspace_root
+from specialize.runtime.workspace import make_dirs, rel, resolve_path, workspace_root, write_text
 
 TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
 
@@ -317,8 +317,8 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
                        "decoding": "greedy" if p.temperature == 0 else f"temperature={p.temperature}",
                        "bootstrap_resamples": p.bootstrap_resamples, "seed": p.seed},
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(doc, indent=1, default=str))
+    make_dirs(out_path.parent, arg="output")
+    write_text(out_path, json.dumps(doc, indent=1, default=str), arg="output")
     from specialize.runtime.registry import record_run
 
     record_run({"kind": "eval", "model": p.model, "adapter": p.adapter, "eval_set": rel(set_path),
@@ -354,6 +354,8 @@ def run_eval(params: RunEvalParams, *, progress=None) -> RunEvalResult:
     the base model, the base model with a better system_prompt, and a larger model. Large sets run as a job.
     """
     set_path = resolve_path(params.eval_set, arg="eval_set", must_exist=True)
+    if params.output:  # refused before any model is called, not after the whole run
+        resolve_path(params.output, arg="output", for_write=True)
     background = params.background
     if background is None:
         with open(set_path, "rb") as fh:

@@ -31,7 +31,7 @@ from specialize.runtime import jobs, registry
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput, JobError, NotFound, UpstreamError
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import FileStem, rel, resolve_path
 
 FTYPES = {"f16": 1, "q8_0": 7, "q5_k_m": 17, "q4_k_m": 15}  # llama_ftype values (llama.h)
 PROBES = [  # always checked in the round trip, next to the golden conversations
@@ -57,7 +57,8 @@ class ExportGgufParams(Params):
                                     "(0-100 points) versus the merged model.")
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
     max_new_tokens: int = Field(128, ge=1, le=4096, description="Generation limit per answer.")
-    name: str | None = Field(None, description="File name stem for the GGUF files (default: from the run).")
+    name: FileStem | None = Field(None, description="File name stem for the GGUF files (default: from the run); "
+                                  "letters, digits, '.', '_', '+' and '-' only, no folders.")
     embed_chat_template: str | None = Field(None, description="Chat template to embed instead of the training "
                                             "one; it must still render the training prompt exactly.")
     structured: bool = Field(True, description="Structured-output task: Modelfile uses temperature 0, top_p 1, "

@@ -22,7 +22,7 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import make_dirs, rel, resolve_path, write_text
 
 
 class RunPairwiseJudgeParams(Params):
@@ -229,12 +229,12 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
                   "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     key = hashlib.sha256(json.dumps(provenance["params"], sort_keys=True).encode()).hexdigest()[:10]
     out_dir = resolve_path(p.output_dir or f"judgments/{key}", arg="output_dir", for_write=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, arg="output_dir")
     doc = {"kind": "pairwise_judgments", "models": names, "pairs": summaries, "bradley_terry": bt,
            "judge_validation": validation, "warnings": warnings, "calls": calls, "provenance": provenance,
            "records": [{**r, "pair": [names[r["pair"][0]], names[r["pair"][1]]]} for r in records]}
-    (out_dir / "judgments.json").write_text(json.dumps(doc, indent=1, default=str))
-    (out_dir / "report.md").write_text(render_report(doc))
+    write_text(out_dir / "judgments.json", json.dumps(doc, indent=1, default=str), arg="output_dir")
+    write_text(out_dir / "report.md", render_report(doc), arg="output_dir")
     doc["_dir"] = str(out_dir)
     return doc
 

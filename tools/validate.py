@@ -24,7 +24,8 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import (check_path_text, looks_like_path, make_dirs, rel, resolve_path,
+                                          workspace_root, write_text)
 
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
@@ -126,6 +127,7 @@ def validate_rows(params: ValidateRowsParams, *, progress=None) -> ValidateRowsR
     to an LLM provider.
     """
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
+    _tokenizer_ref(params.tokenizer)  # a bad tokenizer argument is refused before any job starts
     if params.as_job or src.stat().st_size > JOB_MIN_BYTES:
         from specialize.tools.job_tools import to_handle
 
@@ -155,8 +157,23 @@ def _gate_config(params: ValidateRowsParams) -> dict[str, Any]:
                                fix="Pass a JSON Schema file.") from exc
     return dict(expected_format=params.expected_format, schema=schema, output_is_json=params.output_is_json,
                 min_input_chars=params.min_input_chars, max_tokens=params.max_tokens,
-                max_line_bytes=params.max_line_bytes, tokenizer=params.tokenizer,
+                max_line_bytes=params.max_line_bytes, tokenizer=_tokenizer_ref(params.tokenizer),
                 extra_leak_phrases=list(params.leak_phrases))
+
+
+def _tokenizer_ref(value: str | None) -> str | None:
+    """The tokenizer argument as a confined absolute folder, or a hub id passed on unchanged.
+
+    Text written as a path, or naming something that exists in the workspace, is resolved from the workspace root
+    and refused when it leaves it; anything else must look like a hub id (checked when it is loaded).
+    """
+    if not value:
+        return None
+    check_path_text(value, arg="tokenizer")
+    ws_copy = workspace_root() / value
+    if looks_like_path(value) or os.path.lexists(ws_copy):
+        return str(resolve_path(value, arg="tokenizer", must_exist=True))
+    return value
 
 
 def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> ValidateRowsResult:
@@ -177,7 +194,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
 
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     out_dir = resolve_path(params.out_dir or f"data/validated/{src.stem}", arg="out_dir", for_write=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, arg="out_dir")
     cfg = _gate_config(params)
     data = src.read_bytes()
     starts, ends = line_spans(data)
@@ -260,7 +277,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     summary["stage_seconds"] = stages
     seconds = time.perf_counter() - started
     summary.update(seconds=round(seconds, 3), rows_per_s=round(n / seconds, 1) if seconds else 0.0)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str), arg="out_dir")
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
 
 

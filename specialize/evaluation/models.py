@@ -233,9 +233,16 @@ def load_model(ref: str, *, adapter: str | None = None, api_base: str | None = N
 
 
 def _looks_local(ref: str) -> bool:
-    from specialize.runtime.workspace import resolve_path
+    """True for a local model folder. Text written as a path (absolute, ``./``, ``../``, ``~``, or with a ``..``
+    part) always counts as one, so a folder outside the workspace is refused as a path instead of being sent to a
+    provider as a model name."""
+    from specialize.runtime.errors import SpecializeError
+    from specialize.runtime.workspace import check_path_text, looks_like_path, resolve_path, workspace_root
 
+    check_path_text(ref, arg="model")  # NUL bytes and over-long names are neither paths nor model names
+    if looks_like_path(ref) or os.path.lexists(workspace_root() / ref):  # a link planted in the workspace too
+        return True
     try:
         return resolve_path(ref, arg="model").is_dir()
-    except Exception:  # noqa: BLE001 - not a path we may read: treat as a model string
+    except SpecializeError:  # not a path we may read: a model string
         return False

@@ -1,6 +1,7 @@
 """Base classes for every tool's params and result: one pydantic schema serves MCP, the CLI and Python.
 
-``Params`` forbids unknown fields so a misspelt argument is an error, never silently ignored; a test checks
+``Params`` forbids unknown fields so a misspelt argument is an error, never silently ignored, and refuses
+Infinity and NaN in every number field (they would turn sums and verdicts into nonsense); a test checks
 that every field of every tool carries a description (it becomes the MCP input schema and the CLI help).
 """
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model
 class Params(BaseModel):
     """Base for tool parameters."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Result(BaseModel):

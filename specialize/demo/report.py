@@ -224,8 +224,9 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
         m = t.get("metrics", {})
         data.append(f"- train_qlora: method {t['method']['name']}; {m.get('steps')} steps, loss "
                     f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
-                    f"{_num(m.get('tokens_per_second'))} tokens/s; recipe overrides "
-                    f"{json.dumps(demo.s.recipe)}.")
+                    f"{_num(m.get('tokens_per_second'))} tokens/s; recipe `{_recipe_name()}`"
+                    + (f" with overrides {json.dumps(demo.s.recipe_overrides)}" if demo.s.recipe_overrides else "")
+                    + ".")
     if r.get("export") and not r["export"].get("error"):
         e = r["export"]
         data.append(f"- export_gguf: recommended `{e.get('recommended')}`; Modelfile and model card written "
@@ -268,6 +269,12 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
          "judge_validation": validation, "run_cost_usd": cost,
          "stages": [{"name": st.name, "seconds": st.seconds, "ok": st.ok} for st in demo.stages]}, indent=2))
     return path
+
+
+def _recipe_name() -> str:
+    from specialize.demo.run import DEMO_RECIPE
+
+    return DEMO_RECIPE
 
 
 def _pts(x: Any) -> str:

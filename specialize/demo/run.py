@@ -35,15 +35,10 @@ BASELINES = [("base_plain", "base"), ("base_prompted", "base + better prompt"),
              ("classical", "TF-IDF + logistic regression")]
 
 
-# The fine-tuning recipe the demo uses, found by bench/bench_recipe.py on this task (see the README's demo
-# section for the figures): LoRA on the top decoder layers only, a high learning rate and several epochs, in
-# batches of similar length. Everything else comes from references/recipes/default.yaml.
-DEMO_RECIPE: dict[str, Any] = {
-    "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "lora_layers": 12, "learning_rate": 2e-3,
-    "num_train_epochs": 4, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
-    "lr_scheduler_type": "linear", "warmup_ratio": 0.05, "max_seq_length": 512, "packing": False,
-    "group_by_length": True, "early_stopping": False,
-}
+# The fine-tuning recipe the demo uses: references/recipes/small-cpu.yaml, found by bench/bench_recipe.py on this
+# task (figures in the README's demo section). The fast mode cuts it to a few steps.
+DEMO_RECIPE = "builtin:recipes/small-cpu.yaml"
+FAST_OVERRIDES: dict[str, Any] = {"max_steps": 4, "num_train_epochs": 1, "lora_layers": 4}
 
 
 @dataclass
@@ -51,7 +46,7 @@ class DemoSettings:
     fast: bool = False
     golden_limit: int | None = None       # golden items per evaluation (None = the whole locked set of 40)
     gen_rows: int = 16                    # rows asked of the teacher
-    recipe: dict[str, Any] = field(default_factory=lambda: dict(DEMO_RECIPE))
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)
     few_shot_k: int = 8                   # solved training rows shown to the few-shot baseline
     judge_items: int = 12                 # items the judge sees (two calls each, positions swapped)
     ladder_rows: int = 10                 # golden rows the export's quant ladder re-checks each file on
@@ -63,8 +58,7 @@ class DemoSettings:
     def for_mode(cls, fast: bool) -> "DemoSettings":
         if fast:  # the whole path on a sliver of everything: minutes, not a result
             return cls(fast=True, golden_limit=6, gen_rows=8, few_shot_k=2, judge_items=3, ladder_rows=3,
-                       quants=["q8_0"], recipe={**DEMO_RECIPE, "num_train_epochs": 1, "max_steps": 4,
-                                                "lora_layers": 4})
+                       quants=["q8_0"], recipe_overrides=dict(FAST_OVERRIDES))
         return cls()
 
 
@@ -275,16 +269,18 @@ class Demo:
 
     def train(self) -> str:
         split = self.r["split"]["paths"]
-        steps_cap = self.s.recipe.get("max_steps", -1)
+        steps_cap = self.s.recipe_overrides.get("max_steps", -1)
         handle = self.call("train_qlora", dataset=split["train"], base_model=EMBEDDED_ALIAS, label="demo",
-                           overrides={**self.s.recipe, "eval_steps": 10_000,
+                           recipe=DEMO_RECIPE,
+                           overrides={**self.s.recipe_overrides, "eval_steps": 10_000,
                                       "save_steps": max(2, steps_cap // 2) if steps_cap > 0 else 10_000})
         status = self.follow(handle.job_id, "train_qlora")
         self.r["train"] = dict(status["result"], run_dir=status["run_dir"])
         m = self.r["train"].get("metrics", {})
         return (f"{self.r['train']['method']['name']}: loss {_num(m.get('train_loss_first'))} -> "
                 f"{_num(m.get('train_loss_last'))} in {m.get('steps')} steps "
-                f"({self.s.recipe.get('num_train_epochs')} epochs), {_num(m.get('tokens_per_second'))} tokens/s")
+                f"({self.r['train'].get('recipe', {}).get('num_train_epochs', '?')} epochs), "
+                f"{_num(m.get('tokens_per_second'))} tokens/s")
 
     def export(self) -> str:
         t = self.r["train"]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from specialize.assess.render import render_assessment
+from specialize.assess.thresholds import threshold
 from specialize.runtime.catalog import tool
 from specialize.runtime.schema import Params, Result
 
@@ -29,6 +30,9 @@ UNKNOWN_SIZE = (1.0, 9.0)
 STRUCTURED = {"classification", "extraction", "json_formatting", "tool_use"}
 MEASURABLE = STRUCTURED | {"code_review"}
 MIN_EXAMPLES_FOR_TRAINING = 50  # below this, prompt first
+# Spend bands from references/economics/thresholds.yaml (the same values estimate_break_even and the playbook use).
+SPEND_WEAK_BELOW = threshold("spend_weak_below_usd")
+SPEND_STRONG_FROM = threshold("spend_strong_from_usd")
 FIRST_RUN_EXAMPLES = 2000  # top of the first-SFT-run band (500-2,000)
 
 
@@ -63,7 +67,9 @@ class AssessParams(Params):
 class NextTool(Result):
     tool: str = Field(description="Tool to call next.")
     why: str = Field(description="What it will tell you.")
-    arguments: dict[str, Any] = Field(description="Arguments filled in from your answers (valid for the tool).")
+    arguments: dict[str, Any] = Field(description="Arguments filled in from your answers: a subset of the named "
+                                                  "tool's own parameters, so that tool's input schema describes "
+                                                  "them.")
     missing: list[str] = Field(description="What you still have to add before the call can run.")
 
 
@@ -76,7 +82,8 @@ class AssessResult(Result):
     model_size_max_b: float = Field(description="Largest model worth trying for this task, billions of parameters.")
     reasons: list[str] = Field(description="Why this route, answer by answer.")
     assumptions: list[str] = Field(description="Answers that were missing and what was assumed instead.")
-    answers_used: dict[str, Any] = Field(description="Every answer the decision used, given or assumed.")
+    answers_used: AssessParams = Field(description="Every answer the decision used, given or assumed (an "
+                                                   "answer still null was neither given nor needed).")
     next_tools: list[NextTool] = Field(description="Tools to call next, in order.")
 
 
@@ -101,7 +108,7 @@ def _answers(p: AssessParams) -> tuple[dict[str, Any], list[str]]:
     assume("num_examples", 1000 if has_logs else 0,
            "production logs can be turned into examples" if has_logs else "no examples yet")
     spend = a["monthly_api_spend_usd"]
-    assume("latency_or_cost_pressure", spend is not None and spend >= 500,
+    assume("latency_or_cost_pressure", spend is not None and spend >= SPEND_WEAK_BELOW,
            "derived from the monthly spend" if spend is not None else "no spend given")
     assume("teacher_performs_well", bool(spend), "a frontier model already serves the task" if spend
            else "no frontier model is known to do the task")
@@ -114,8 +121,8 @@ def _answers(p: AssessParams) -> tuple[dict[str, Any], list[str]]:
 def _case(a: dict[str, Any]) -> tuple[str, list[str]]:
     spend = a["monthly_api_spend_usd"]
     weak = []
-    if spend is not None and spend < 500:
-        weak.append(f"monthly spend ${spend:,.0f} is under $500")
+    if spend is not None and spend < SPEND_WEAK_BELOW:
+        weak.append(f"monthly spend ${spend:,.0f} is under ${SPEND_WEAK_BELOW:,.0f}")
     if a["task_scope"] == "many_diverse" or a["task_type"] == "open_ended":
         weak.append("the task is diverse and open-ended")
     if a["production_data"] == "none" and not a["teacher_performs_well"]:
@@ -127,7 +134,7 @@ def _case(a: dict[str, Any]) -> tuple[str, list[str]]:
     if a["task_changes"] == "often":
         weak.append("the task changes often")
     strong = [s for s, ok in (
-        ("monthly spend over $1,000", spend is not None and spend > 1000),
+        (f"monthly spend of ${SPEND_STRONG_FROM:,.0f} or more", spend is not None and spend >= SPEND_STRONG_FROM),
         ("a constrained task", a["task_scope"] in ("single_task", "few_related")),
         ("production data on hand", a["production_data"] != "none"),
         ("a measurable quality bar", a["quality_bar"] == "task_metric" or a["task_type"] in MEASURABLE),
@@ -135,9 +142,14 @@ def _case(a: dict[str, Any]) -> tuple[str, list[str]]:
     ) if ok]
     if weak:
         return "weak", [f"Weak case for specialising: {', '.join(weak)}."]
-    if len(strong) >= 4:
+    # A strong case needs the spend to be in the strong band: below it the numbers decide (estimate_break_even).
+    spend_strong = spend is not None and spend >= SPEND_STRONG_FROM
+    if spend_strong and len(strong) >= 4:
         return "strong", [f"Strong case for specialising: {', '.join(strong)}."]
-    return "mixed", [f"Mixed case: in favour, {', '.join(strong) or 'nothing decisive'}."]
+    band = ("the spend is not known" if spend is None else
+            f"a spend of ${spend:,.0f} a month is in the ${SPEND_WEAK_BELOW:,.0f}-{SPEND_STRONG_FROM:,.0f} band, "
+            "worth checking with the numbers" if not spend_strong else "fewer than four signs in favour")
+    return "mixed", [f"Mixed case ({band}): in favour, {', '.join(strong) or 'nothing decisive'}."]
 
 
 def assess(p: AssessParams) -> AssessResult:
@@ -160,7 +172,7 @@ def assess(p: AssessParams) -> AssessResult:
                  else "Keep the behaviour in the prompt, where a change costs an edit, not a retrain.")
         reasons.append("The task changes often: a fine-tune would go stale between retrains.")
     elif a["knowledge_gap"]:
-        if structured and (a["latency_or_cost_pressure"] or (spend or 0) >= 2000):
+        if structured and (a["latency_or_cost_pressure"] or (spend or 0) >= SPEND_STRONG_FROM):
             rec, route = "hybrid", "RAG for the knowledge, plus a LoRA SFT model for the strict output format."
             reasons.append("Knowledge is the gap, so retrieval supplies it; the strict format and the cost "
                            "pressure favour compiling the output behaviour into a small model.")
@@ -178,7 +190,7 @@ def assess(p: AssessParams) -> AssessResult:
         rec, route = "prompting", "Stay on a prompted API model until someone can own a training pipeline."
         reasons.append("A specialist model needs someone to build, evaluate and retrain it.")
     elif (few_examples and a["production_data"] == "none" and not a["teacher_performs_well"]) or (
-            not a["latency_or_cost_pressure"] and (spend is None or spend < 500)):
+            not a["latency_or_cost_pressure"] and (spend is None or spend < SPEND_WEAK_BELOW)):
         rec, route = "prompting", "Prompt first, build the eval set, and revisit once examples or volume grow."
         if few_examples:
             reasons.append(f"Fewer than {MIN_EXAMPLES_FOR_TRAINING} examples and no teacher or logs to make more.")

@@ -17,7 +17,7 @@ from pydantic import Field
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
 
 
 class CompareModelsParams(Params):
@@ -90,7 +90,8 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
     def save(fig: Any, name: str) -> None:
         fig.tight_layout()
         paths.append(out / name)
-        fig.savefig(paths[-1], dpi=110)
+        with open_write(paths[-1], "wb", arg="output_dir") as fh:
+            fig.savefig(fh, dpi=110, format="png")
         plt.close(fig)
 
     if judged and judged.get("pairs"):
@@ -145,7 +146,7 @@ def build_report(p: CompareModelsParams) -> CompareModelsResult:
     judged = json.loads(resolve_path(p.judgments, arg="judgments", must_exist=True).read_text()) \
         if p.judgments else None
     out = resolve_path(p.output_dir, arg="output_dir", for_write=True)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, arg="output_dir")
     plots = _plots(out, names, docs, primary, judged)
 
     ranked = sorted(zip(names, docs), key=lambda nd: -(nd[1]["metrics"].get(primary) or -1))
@@ -245,7 +246,7 @@ def build_report(p: CompareModelsParams) -> CompareModelsResult:
         lines.append("- Validate the judge against a few dozen human labels before trusting its verdicts.")
     lines.append("- Run release_gate on the candidate with the regression, capability, safety and format sets.")
     report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n")
+    write_text(report, "\n".join(lines) + "\n", arg="output_dir")
     return CompareModelsResult(report_path=rel(report), plots=[rel(x) for x in plots], best_model=best_name,
                                summary=findings)
 

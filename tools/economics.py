@@ -20,15 +20,17 @@ from specialize.tools.training_cost import (
 
 from specialize.assess import pricing
 from specialize.assess.render import render_break_even
+from specialize.assess.thresholds import threshold
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
 
 HOURS_PER_MONTH = 730.0
-SPEND_WEAK_BELOW = 500.0  # decision framework: under $500/month rarely pays back
-SPEND_STRONG_FROM = 2_000.0  # "$2K+: strong candidate"
-SPEND_CERTAIN_FROM = 10_000.0  # "$10K+: almost certainly worth it"
-PAYBACK_LIMIT_MONTHS = 12.0  # a specialist that needs more than a year to pay back is a weak case
+# The decision thresholds live once, in references/economics/thresholds.yaml (quoted by the playbook).
+SPEND_WEAK_BELOW = threshold("spend_weak_below_usd")
+SPEND_STRONG_FROM = threshold("spend_strong_from_usd")
+SPEND_CERTAIN_FROM = threshold("spend_certain_from_usd")
+PAYBACK_LIMIT_MONTHS = threshold("payback_limit_months")
 
 # --------------------------------------------------------------------------------------------------------------
 # estimate_break_even
@@ -349,6 +351,11 @@ def break_even(p: BreakEvenParams) -> BreakEvenResult:
                         ("engineering_rate_usd", f"{_money(p.engineering_rate_usd)} per engineering hour")):
         if field not in p.model_fields_set:
             assumptions.append(f"Assumed {text} (default).")
+    for field, text in (("data_cost_usd", "data work (teacher generation, labelling, review)"),
+                        ("monthly_maintenance_usd", "monthly upkeep (retraining, monitoring, on-call)")):
+        if field not in p.model_fields_set:
+            assumptions.append(f"{field} not given: {text} counted as $0, which flatters the case; pass it, or "
+                               "use decide_specialization, which estimates it.")
     if serving.mode == "gpu" and p.serving_min_gpu_hours == 0:
         assumptions.append("Serving billed per second of GPU use (serverless); set serving_min_gpu_hours=730 for "
                            "a GPU kept on all month.")

@@ -25,8 +25,8 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
-from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path, workspace_root
+from specialize.runtime.schema import Params, Result, SparseResult
+from specialize.runtime.workspace import make_dirs, rel, resolve_path, workspace_root, write_text
 
 TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
 
@@ -72,18 +72,89 @@ class RunEvalParams(Params):
     job_threshold: int = Field(200, ge=1, description="Row count above which a null 'background' starts a job.")
 
 
+CI = list[float | None]  # [low, high] of a 95% percentile bootstrap interval; null where it is undefined
+
+
+def _ci(metric: str) -> Any:
+    return Field(None, description=f"95% bootstrap interval [low, high] of {metric}.")
+
+
+class HeadlineMetrics(SparseResult):
+    """The task metrics of one run, each rate with its bootstrap interval under ``<name>_ci``. Which ones are
+    present depends on the task type (and on label_field, critical_fields and a schema being given)."""
+
+    correct_rate: float | None = Field(None, description="Share of items fully right by the task type's rule "
+                                                         "(every task type).")
+    correct_rate_ci: CI | None = _ci("correct_rate")
+    accuracy: float | None = Field(None, description="Label accuracy (classification, or any task with a "
+                                                     "label_field).")
+    accuracy_ci: CI | None = _ci("accuracy")
+    macro_f1: float | None = Field(None, description="F1 averaged over the reference labels, each label weighing "
+                                                     "the same.")
+    macro_f1_ci: CI | None = _ci("macro_f1")
+    parse_rate: float | None = Field(None, description="Share of answers that parse as JSON (non-classification "
+                                                       "tasks).")
+    parse_rate_ci: CI | None = _ci("parse_rate")
+    schema_pass_rate: float | None = Field(None, description="Share of answers valid against the JSON Schema "
+                                                             "(when one is given).")
+    schema_pass_rate_ci: CI | None = _ci("schema_pass_rate")
+    exact_match: float | None = Field(None, description="Share of answers equal to the reference after "
+                                                        "normalising case and whitespace (extraction, json).")
+    exact_match_ci: CI | None = _ci("exact_match")
+    exact_key_match: float | None = Field(None, description="Share of answers with exactly the reference's keys "
+                                                            "(extraction, json).")
+    exact_key_match_ci: CI | None = _ci("exact_key_match")
+    field_precision: float | None = Field(None, description="Fields right over fields answered, pooled over "
+                                                            "items (extraction).")
+    field_recall: float | None = Field(None, description="Fields right over fields in the references, pooled "
+                                                         "over items (extraction).")
+    field_f1: float | None = Field(None, description="Harmonic mean of field_precision and field_recall "
+                                                     "(extraction).")
+    field_match: float | None = Field(None, description="Mean per-item share of fields (reference and answer "
+                                                        "keys together) that are right; 0 for an unparsable "
+                                                        "answer (extraction).")
+    field_match_ci: CI | None = _ci("field_match")
+    critical_field_accuracy: float | None = Field(None, description="Share of items with every critical field "
+                                                                    "right (extraction with critical_fields).")
+    critical_field_accuracy_ci: CI | None = _ci("critical_field_accuracy")
+    tool_name_accuracy: float | None = Field(None, description="Share of calls naming the right tool "
+                                                               "(tool_call).")
+    tool_name_accuracy_ci: CI | None = _ci("tool_name_accuracy")
+    argument_accuracy: float | None = Field(None, description="Share of calls with the right tool and every "
+                                                              "argument right (tool_call).")
+    argument_accuracy_ci: CI | None = _ci("argument_accuracy")
+
+
+class LatencySummary(SparseResult):
+    p50: float | None = Field(None, description="Median seconds per request.")
+    p95: float | None = Field(None, description="95th percentile, seconds.")
+    p99: float | None = Field(None, description="99th percentile, seconds.")
+    mean: float | None = Field(None, description="Mean seconds per request.")
+    n_timed: int | None = Field(None, description="Requests timed: the first one (start-up) and cache hits are left out.")
+
+
+class FailureBucket(Result):
+    dimension: str = Field(description="What the items are grouped by: category, input_length or a meta field.")
+    bucket: str = Field(description="The group's value (e.g. the category name, '<500 chars').")
+    n: int = Field(description="Items in the group.")
+    failures: int = Field(description="Items in the group that were not right.")
+
+
 class RunEvalResult(Result):
     results_path: str | None = Field(None, description="Results JSON (metrics, predictions, failure buckets).")
     model: str = Field(description="The model reference evaluated.")
     n: int = Field(0, description="Examples scored.")
     rejected: int = Field(0, description="Eval rows that could not be used (each listed with a reason in the file).")
     primary_metric: str | None = Field(None, description="Name of the task's headline metric.")
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Headline metrics with CIs (full set in file).")
-    latency_s: dict[str, Any] = Field(default_factory=dict, description="Latency p50/p95/p99 in seconds.")
+    metrics: HeadlineMetrics = Field(default_factory=HeadlineMetrics, description="Headline metrics with CIs "
+                                     "(per-class, per-field and error-type tables are in the results file).")
+    latency_s: LatencySummary = Field(default_factory=LatencySummary, description="Latency p50/p95/p99 in "
+                                                                                   "seconds.")
     tokens_per_s: float | None = Field(None, description="Completion tokens per second of generation time.")
     cost_per_1k_requests_usd: float | None = Field(None, description="Mean cost per request x 1,000 (null if "
                                                                       "unknown).")
-    top_failure_buckets: list[dict[str, Any]] = Field(default_factory=list, description="Worst buckets overall.")
+    top_failure_buckets: list[FailureBucket] = Field(default_factory=list, description="Worst buckets overall "
+                                                                                       "(error types left out).")
     job: JobHandle | None = Field(None, description="Set when the evaluation was started as a job.")
 
 
@@ -246,8 +317,8 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
                        "decoding": "greedy" if p.temperature == 0 else f"temperature={p.temperature}",
                        "bootstrap_resamples": p.bootstrap_resamples, "seed": p.seed},
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(doc, indent=1, default=str))
+    make_dirs(out_path.parent, arg="output")
+    write_text(out_path, json.dumps(doc, indent=1, default=str), arg="output")
     from specialize.runtime.registry import record_run
 
     record_run({"kind": "eval", "model": p.model, "adapter": p.adapter, "eval_set": rel(set_path),
@@ -283,6 +354,8 @@ def run_eval(params: RunEvalParams, *, progress=None) -> RunEvalResult:
     the base model, the base model with a better system_prompt, and a larger model. Large sets run as a job.
     """
     set_path = resolve_path(params.eval_set, arg="eval_set", must_exist=True)
+    if params.output:  # refused before any model is called, not after the whole run
+        resolve_path(params.output, arg="output", for_write=True)
     background = params.background
     if background is None:
         with open(set_path, "rb") as fh:

@@ -30,8 +30,8 @@ from specialize.tools.job_tools import JobHandle, to_handle
 from specialize.runtime import jobs, registry
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput, JobError, NotFound, UpstreamError
-from specialize.runtime.schema import Params
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.schema import Params, Result, SparseResult
+from specialize.runtime.workspace import FileStem, rel, resolve_path
 
 FTYPES = {"f16": 1, "q8_0": 7, "q5_k_m": 17, "q4_k_m": 15}  # llama_ftype values (llama.h)
 PROBES = [  # always checked in the round trip, next to the golden conversations
@@ -57,7 +57,8 @@ class ExportGgufParams(Params):
                                     "(0-100 points) versus the merged model.")
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
     max_new_tokens: int = Field(128, ge=1, le=4096, description="Generation limit per answer.")
-    name: str | None = Field(None, description="File name stem for the GGUF files (default: from the run).")
+    name: FileStem | None = Field(None, description="File name stem for the GGUF files (default: from the run); "
+                                  "letters, digits, '.', '_', '+' and '-' only, no folders.")
     embed_chat_template: str | None = Field(None, description="Chat template to embed instead of the training "
                                             "one; it must still render the training prompt exactly.")
     structured: bool = Field(True, description="Structured-output task: Modelfile uses temperature 0, top_p 1, "
@@ -75,6 +76,93 @@ class ExportGgufParams(Params):
         if bad:
             raise ValueError(f"unknown quant type(s) {bad}; choose from {sorted(FTYPES)}")
         return list(dict.fromkeys(value))
+
+
+class QuantCoverage(SparseResult):
+    intended_share: float = Field(description="Share of weight elements stored in the requested type.")
+    types: dict[str, float] = Field(description="Share of weight elements per GGUF tensor type.")
+    warning: str | None = Field(None, description="Present when the requested type barely applies.")
+
+
+class ExportFile(Result):
+    quant: str = Field(description="GGUF type of the file (f16, q8_0, q5_k_m, q4_k_m).")
+    file: str = Field(description="File name.")
+    path: str = Field(description="Path in the workspace.")
+    size_bytes: int = Field(description="File size in bytes.")
+    size_mb: float = Field(description="File size in MiB.")
+    sha256: str = Field(description="sha256 of the file.")
+    coverage: QuantCoverage = Field(description="How much of the model really got this type.")
+
+
+class RoundtripCheck(Result):
+    ok: bool = Field(description="The file's chat template, tokenizer and EOS reproduce the training prompt.")
+    conversations_checked: int = Field(description="Conversations rendered and compared token by token.")
+
+
+class StopCheck(Result):
+    runaways: int = Field(description="Answers that did not stop at EOS or looped.")
+    stopped_share: float = Field(description="Share of answers that ended with EOS.")
+    tokens_per_s: float | None = Field(description="Generation speed (the first answer left out).")
+    peak_rss_mb: float | None = Field(description="Peak memory of the process that ran the file.")
+
+
+class LadderRow(Result):
+    name: str = Field(description="merged (the reference) or the GGUF type.")
+    score: dict[str, float | None] = Field(description="The deciding metric in points (0-100): mean, ci_low, "
+                                                       "ci_high.")
+    metrics: dict[str, float | list[float | None] | None] = Field(
+        description="run_eval's headline metrics for this model on the golden set (fractions, with _ci).")
+    delta: float = Field(description="Points against the merged model (0 for the merged model itself).")
+    delta_ci: list[float | None] = Field(description="Paired bootstrap interval of delta (nulls for merged).")
+    p_value: float | str = Field(description="Paired test p-value ('-' for the merged model).")
+    stopped_pct: float = Field(description="Answers that ended with EOS, percent.")
+    runaways: int = Field(description="Answers that did not stop or looped.")
+    tokens_per_s: float | None = Field(description="Generation speed (the first answer left out).")
+    load_s: float = Field(description="Seconds to load the model.")
+    seconds_per_item: float = Field(description="Mean generation seconds per answer.")
+    peak_rss_mb: float | None = Field(description="Peak memory of the process that ran the model.")
+    size_mb: float = Field(description="Size of the weights in MiB.")
+    same_output_as_merged: float = Field(description="Share of answers identical to the merged model's.")
+    within_tolerance: bool | None = Field(description="Whether the file holds within the tolerance (null for "
+                                                      "merged).")
+    rejected_because: list[str] = Field(description="Why the file was not within tolerance.")
+
+
+class RejectedLine(Result):
+    line: int = Field(description="Line number in the golden file.")
+    reason: str = Field(description="Why the row could not be used.")
+
+
+class LadderSummary(Result):
+    golden_path: str | None = Field(description="The golden set.")
+    n_items: int = Field(description="Golden rows evaluated.")
+    rejected_rows: list[RejectedLine] = Field(description="Golden lines that could not be used.")
+    task_type: str = Field(description="run_eval task type the answers were scored as.")
+    metric: str = Field(description="The run_eval metric that decided the ladder.")
+    tolerance: float = Field(description="Largest acceptable drop, points.")
+    recommended: str | None = Field(description="The smallest file within tolerance.")
+    reasons: list[str] = Field(description="One line per file: ok, or why not.")
+    rows: list[LadderRow] = Field(description="The merged model and every file.")
+
+
+class ExportGgufResult(Result):
+    """What a finished export_gguf job reports (job_status result; also export.json in the run folder)."""
+
+    name: str = Field(description="File name stem.")
+    source: str = Field(description="The run or model folder exported.")
+    source_kind: str = Field(description="run (a LoRA run, merged) or model (a plain Hugging Face folder).")
+    merged_dir: str = Field(description="The merged Hugging Face folder.")
+    files: list[ExportFile] = Field(description="Every GGUF file written.")
+    recommended: str = Field(description="The GGUF type the Modelfile uses.")
+    timings: dict[str, float] = Field(description="Seconds per step: merge_s, convert_s, quantize_s.")
+    warnings: list[str] = Field(description="Things to know about the files.")
+    roundtrip: dict[str, RoundtripCheck] = Field(description="Chat-template round trip per GGUF type.")
+    ladder: LadderSummary | None = Field(description="The quant ladder, when a golden set was given.")
+    stop_check: dict[str, StopCheck] | None = Field(description="Stop-at-EOS check per GGUF type, without a "
+                                                                "golden set.")
+    modelfile: str = Field(description="The Ollama Modelfile.")
+    stops: list[str] = Field(description="Stop strings written to the Modelfile.")
+    model_card: str = Field(description="The model card (markdown).")
 
 
 @tool(starts_job=True)
@@ -263,6 +351,7 @@ def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     result["model_card"] = rel(card)
     if not p.keep_merged and merged_dir == out / "merged":
         shutil.rmtree(merged_dir)
+    result = ExportGgufResult.model_validate(result).model_dump(mode="json")  # the shape is the model's
     jobs.write_json_atomic(out / "export.json", result)
     registry.record_run({"kind": "export_gguf", "job_id": out.name, "parent": run.get("job_id"),
                          "files": [f["path"] for f in file_info], "recommended": chosen,
@@ -274,12 +363,14 @@ def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
 def _ladder(p, merged_dir: Path, files: dict[str, Path], rows, rejected, ctx) -> dict[str, Any]:
     from specialize.export import quant_ladder as ql
 
-    metric = ql.primary_metric(rows, p.primary_metric)
-    ctx.log(f"ladder: merged model on {len(rows)} golden rows")
-    models = {"merged": ql.evaluate_rows("hf", merged_dir, rows, max_new_tokens=p.max_new_tokens)}
+    task_type = ql.task_type_for(rows)
+    metric = ql.ladder_metric(task_type, p.primary_metric)
+    ctx.log(f"ladder: merged model on {len(rows)} golden rows ({task_type}, deciding metric {metric})")
+    models = {"merged": ql.evaluate_rows("hf", merged_dir, rows, max_new_tokens=p.max_new_tokens,
+                                         task_type=task_type)}
     for q, path in files.items():
         ctx.log(f"ladder: {path.name}")
-        models[q] = ql.evaluate_rows("gguf", path, rows, max_new_tokens=p.max_new_tokens)
+        models[q] = ql.evaluate_rows("gguf", path, rows, max_new_tokens=p.max_new_tokens, task_type=task_type)
     rec = ql.recommend(models["merged"], {q: models[q] for q in files}, metric, tolerance=p.tolerance_points,
                        alpha=p.alpha)
     table = []
@@ -287,7 +378,7 @@ def _ladder(p, merged_dir: Path, files: dict[str, Path], rows, rejected, ctx) ->
     for label, res in models.items():
         cmp = res.get("comparison", {})
         table.append({
-            "name": label, "score": ql.mean_ci([i.get(metric) or 0.0 for i in res["items"]]),
+            "name": label, "score": ql.score_points(res["metrics"], metric), "metrics": res["metrics"],
             "delta": cmp.get("delta", 0.0), "delta_ci": [cmp.get("ci_low"), cmp.get("ci_high")],
             "p_value": cmp.get("p_value", "-"), "stopped_pct": round(100 * res["stopped_share"], 1),
             "runaways": res["runaways"], "tokens_per_s": res["tokens_per_s"], "load_s": res["load_s"],
@@ -297,7 +388,8 @@ def _ladder(p, merged_dir: Path, files: dict[str, Path], rows, rejected, ctx) ->
                                                                                     res["items"]])) / len(rows), 4),
             "within_tolerance": res.get("within_tolerance"), "rejected_because": res.get("rejected_because", []),
         })
-    ladder = {"golden_path": p.golden_path, "n_items": len(rows), "rejected_rows": rejected, "metric": metric,
+    ladder = {"golden_path": p.golden_path, "n_items": len(rows), "rejected_rows": rejected, "task_type": task_type,
+              "metric": metric,
               "tolerance": p.tolerance_points, "recommended": rec["recommended"], "reasons": rec["reasons"],
               "rows": table, "models": models}
     jobs.write_json_atomic(ctx.run_dir / "ladder.json", ladder)

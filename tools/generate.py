@@ -27,7 +27,7 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
 
 JOB_MIN_REQUESTS = 50
 DEFAULT_TEMPLATE = "builtin:prompts/generate_rows.j2"
@@ -292,13 +292,13 @@ class _Writer:
             if not objs and not bad:
                 rejects.append({**base, "reason": "no_json_rows_in_answer", "raw": res.text[:2000]})
         with self.lock:
-            with open(self.batch, "a", encoding="utf-8") as fh:
+            with open_write(self.batch, "a", arg="out_dir", encoding="utf-8") as fh:
                 fh.writelines(dumps_line(r) + "\n" for r in rows)
             if rejects:
-                with open(self.rej_path, "a", encoding="utf-8") as fh:
+                with open_write(self.rej_path, "a", arg="out_dir", encoding="utf-8") as fh:
                     fh.writelines(dumps_line(r) + "\n" for r in rejects)
             if not isinstance(res, UpstreamError):  # failed requests stay undone, so a re-run retries them
-                with open(self.done_path, "a") as fh:
+                with open_write(self.done_path, "a", arg="out_dir", encoding="utf-8") as fh:
                     fh.write(json.dumps({"key": req["key"], "index": req["index"], "rows": len(rows)}) + "\n")
             else:
                 self.failed += 1
@@ -330,10 +330,10 @@ def generate_batch(params: GenerateBatchParams, *, progress=None) -> GenerateBat
     """
     reqs, tpl_sha, _ = build_requests(params)
     out_dir = resolve_path(params.out_dir, arg="out_dir", for_write=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, arg="out_dir")
     batch = resolve_path(params.resume_batch, arg="resume_batch", for_write=True) if params.resume_batch \
         else _next_batch(out_dir)
-    batch.touch()
+    open_write(batch, "a", arg="resume_batch" if params.resume_batch else "out_dir").close()
     if params.as_job or len(reqs) > JOB_MIN_REQUESTS:
         from specialize.tools.job_tools import to_handle
 
@@ -385,8 +385,8 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
                   failures=st.failures, prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,
                   cost_usd=round(st.cost_usd, 6), cost_known=st.cost_known)
     stats_path = batch.with_name(batch.stem + ".stats.json")
-    stats_path.write_text(json.dumps({"usage": usage.model_dump(), "template_sha256": tpl_sha, **info,
-                                      "planned_rows": planned, "requests": len(reqs)}, indent=2))
+    write_text(stats_path, json.dumps({"usage": usage.model_dump(), "template_sha256": tpl_sha, **info,
+                                      "planned_rows": planned, "requests": len(reqs)}, indent=2), arg="out_dir")
     version = None
     if writer.rows:
         version = registry.record_dataset(batch, kind="generated", config={

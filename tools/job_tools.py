@@ -45,11 +45,16 @@ class JobStatus(Result):
     step: float | None = Field(None, description="Steps (or rows, requests) done so far.")
     total: float | None = Field(None, description="Steps planned in all.")
     eta_seconds: float | None = Field(None, description="Estimated seconds left, from the pace so far.")
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Latest metrics (loss, lr, tokens/s...).")
+    metrics: dict[str, int | float | str | bool | None] = Field(
+        default_factory=dict, description="Latest value of each metric the job reports (loss, learning_rate, "
+                                          "tokens_per_second, eval_*...); the names depend on the job kind.")
     message: str | None = Field(None, description="The job's latest human-readable message.")
     error: str | None = Field(None, description="Why the job failed, when it did.")
     log_tail: list[str] = Field(default_factory=list, description="Last log lines, filled when the job failed.")
-    result: dict[str, Any] | None = Field(None, description="The job's result once it succeeded.")
+    result: dict[str, Any] | None = Field(None, description="The job's result once it succeeded: the result "
+                                          "object of the tool that started it (run_eval, validate_rows, "
+                                          "generate_batch, run_pairwise_judge), or the run record of a training "
+                                          "or export job; it is left open because its shape depends on the kind.")
     run_dir: str = Field(description="The job's folder.")
     created_at: str | None = Field(None, description="When the job was started (UTC).")
     started_at: str | None = Field(None, description="When its worker began (UTC).")

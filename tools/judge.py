@@ -22,7 +22,7 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import make_dirs, rel, resolve_path, write_text
 
 
 class RunPairwiseJudgeParams(Params):
@@ -59,17 +59,81 @@ class RunPairwiseJudgeParams(Params):
     job_threshold: int = Field(400, ge=1, description="Judge calls above which a null 'background' starts a job.")
 
 
+class PairedT(Result):
+    mean_diff: float | None = Field(description="Mean of (composite A - composite B) over the items.")
+    t: float | None = Field(description="The t statistic (null when every difference is the same).")
+    p_value: float | None = Field(description="Two-sided p-value of the paired t-test.")
+    n: int = Field(description="Items both responses were scored on.")
+
+
+class PairStats(Result):
+    """One model pair, from the first model's (A's) point of view; each item judged in both orders."""
+
+    model_a: str = Field(description="The first model of the pair.")
+    model_b: str = Field(description="The second model of the pair.")
+    n_items: int = Field(description="Shared items judged.")
+    wins: int = Field(description="Items A won (same verdict in both orders).")
+    losses: int = Field(description="Items B won.")
+    ties: int = Field(description="Ties, including inconsistent verdicts, both_bad and judge failures.")
+    win_rate: float | None = Field(description="wins / n_items.")
+    loss_rate: float | None = Field(description="losses / n_items.")
+    tie_rate: float | None = Field(description="ties / n_items.")
+    win_rate_ties_half: float | None = Field(description="A's win rate with ties counted as half a win.")
+    ci_low: float | None = Field(description="Lower end of the 95% bootstrap interval of win_rate_ties_half.")
+    ci_high: float | None = Field(description="Upper end of that interval.")
+    sign_test_p: float = Field(description="Two-sided sign test on wins against losses.")
+    both_bad: int = Field(description="Items where the judge found both responses bad.")
+    judge_failures: int = Field(description="Items with no usable verdict after the re-asks (counted as ties).")
+    position_consistency: float | None = Field(description="Share of judged items with the same verdict in both "
+                                                           "orders; low means position bias.")
+    position_a_preference: float | None = Field(description="Among decisive calls, the share that preferred the "
+                                                            "response shown first.")
+    mean_composite_a: float | None = Field(description="Mean weighted rubric score (1-5) of A.")
+    mean_composite_b: float | None = Field(description="Mean weighted rubric score (1-5) of B.")
+    composite_paired_t: PairedT | None = Field(description="Paired t-test on the composites (two or more items).")
+    composite_diff_ci: list[float | None] | None = Field(description="95% bootstrap interval [low, high] of the "
+                                                                     "mean composite difference A - B.")
+
+
+class Strength(Result):
+    strength: float = Field(description="Bradley-Terry strength on a log scale (higher is better).")
+    low: float = Field(description="Lower end of its 95% bootstrap interval.")
+    high: float = Field(description="Upper end of that interval.")
+
+
+class JudgeValidation(Result):
+    agreement: float | None = Field(description="Share of human-labelled items where the judge agrees.")
+    kappa: float | None = Field(description="Cohen's kappa between the judge and the human labels.")
+    n: int = Field(description="Human labels matched to a judged item.")
+    unmatched_labels: int = Field(description="Human labels with no judged item (or a judge failure) to compare.")
+    threshold: float = Field(description="Agreement below this adds a warning.")
+
+
+class JudgeCalls(Result):
+    judge_requests: int = Field(description="Judge requests made (cached ones included).")
+    http_calls: int = Field(description="Calls that went out over HTTP (transport retries included).")
+    cache_hits: int = Field(description="Requests answered from the on-disk cache.")
+    transport_retries: int = Field(description="Retries after 429/5xx/timeouts.")
+    failures: int = Field(description="Requests that still failed after their retries.")
+    malformed_retries: int = Field(description="Re-asks after an answer that could not be parsed.")
+    cost_usd: float | None = Field(description="Cost of the calls made now; null when a price is unknown.")
+    prompt_tokens: int = Field(description="Prompt tokens.")
+    completion_tokens: int = Field(description="Completion tokens.")
+
+
 class RunPairwiseJudgeResult(Result):
     judgments_path: str | None = Field(None, description="Every judgment and the statistics (JSON).")
     report_path: str | None = Field(None, description="A short markdown report.")
-    pairs: list[dict[str, Any]] = Field(default_factory=list, description="Per model pair: rates, CI, tests, "
-                                                                          "position consistency, failures.")
-    bradley_terry: dict[str, Any] | None = Field(None, description="Strengths with CIs (more than two models).")
-    judge_validation: dict[str, Any] | None = Field(None, description="Agreement and kappa against human labels.")
+    pairs: list[PairStats] = Field(default_factory=list, description="Per model pair: rates, CI, tests, "
+                                                                     "position consistency, failures.")
+    bradley_terry: dict[str, Strength] | None = Field(None, description="Strength with CI per model name (more "
+                                                                        "than two models).")
+    judge_validation: JudgeValidation | None = Field(None, description="Agreement and kappa against human "
+                                                                       "labels.")
     warnings: list[str] = Field(default_factory=list, description="Things the reader must know before trusting "
                                                                   "the numbers.")
-    calls: dict[str, Any] = Field(default_factory=dict, description="Judge requests, HTTP calls, cache hits, "
-                                                                    "retries, cost in USD.")
+    calls: JudgeCalls | None = Field(None, description="Judge requests, HTTP calls, cache hits, retries, cost "
+                                                       "in USD.")
     job: JobHandle | None = Field(None, description="Set when the run was started as a job.")
 
 
@@ -165,12 +229,12 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
                   "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     key = hashlib.sha256(json.dumps(provenance["params"], sort_keys=True).encode()).hexdigest()[:10]
     out_dir = resolve_path(p.output_dir or f"judgments/{key}", arg="output_dir", for_write=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, arg="output_dir")
     doc = {"kind": "pairwise_judgments", "models": names, "pairs": summaries, "bradley_terry": bt,
            "judge_validation": validation, "warnings": warnings, "calls": calls, "provenance": provenance,
            "records": [{**r, "pair": [names[r["pair"][0]], names[r["pair"][1]]]} for r in records]}
-    (out_dir / "judgments.json").write_text(json.dumps(doc, indent=1, default=str))
-    (out_dir / "report.md").write_text(render_report(doc))
+    write_text(out_dir / "judgments.json", json.dumps(doc, indent=1, default=str), arg="output_dir")
+    write_text(out_dir / "report.md", render_report(doc), arg="output_dir")
     doc["_dir"] = str(out_dir)
     return doc
 

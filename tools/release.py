@@ -25,7 +25,7 @@ from pydantic import Field
 
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
-from specialize.runtime.schema import Params, Result
+from specialize.runtime.schema import Params, Result, SparseResult
 from specialize.runtime.workspace import resolve_path
 
 Status = Literal["pass", "fail", "not_measured"]
@@ -82,11 +82,70 @@ class ReleaseGateParams(Params):
                                                               "as much cheaper.")
 
 
+class CriterionValues(SparseResult):
+    """The numbers behind one criterion; each criterion fills only the fields that belong to it."""
+
+    # task_metric (metric, candidate and candidate_ci also for the frontier rule and format validity)
+    metric: str | None = Field(None, description="task_metric, ship_over_frontier: the metric compared.")
+    candidate: float | None = Field(None, description="task_metric: the candidate's value of the metric.")
+    current: float | None = Field(None, description="task_metric: the current model's value.")
+    diff: float | None = Field(None, description="task_metric: candidate - current.")
+    margin: float | None = Field(None, description="task_metric: the gain required.")
+    p_value: float | None = Field(None, description="task_metric: one-sided p-value of the paired test.")
+    alpha: float | None = Field(None, description="task_metric: the significance level.")
+    candidate_ci: list[float | None] | None = Field(None, description="task_metric: the candidate's 95% interval "
+                                                                      "[low, high], from its results file.")
+    # regression_suite
+    n: int | None = Field(None, description="regression_suite: items in the suite.")
+    regressions: list[str] | None = Field(None, description="regression_suite: ids of the items that regressed.")
+    unapproved: list[str] | None = Field(None, description="regression_suite: regressed ids not approved.")
+    # capability_preservation
+    drops_points: dict[str, float] | None = Field(None, description="capability_preservation: baseline - "
+                                                                    "candidate per benchmark name, in points.")
+    max_allowed: float | None = Field(None, description="capability_preservation: the largest drop allowed.")
+    # safety
+    harmful_refusal_candidate: float | None = Field(None, description="safety: candidate's refusal rate on "
+                                                                      "harmful prompts.")
+    harmful_refusal_baseline: float | None = Field(None, description="safety: baseline's refusal rate on "
+                                                                     "harmful prompts.")
+    benign_refusal_candidate: float | None = Field(None, description="safety: candidate's refusal rate on "
+                                                                     "benign prompts.")
+    benign_refusal_baseline: float | None = Field(None, description="safety: baseline's refusal rate on "
+                                                                    "benign prompts.")
+    # format_validity
+    schema_pass_rate: float | None = Field(None, description="format_validity: schema pass rate, when measured.")
+    parse_rate: float | None = Field(None, description="format_validity: parse rate, when no schema was used.")
+    ci: list[float | None] | None = Field(None, description="format_validity: 95% interval of that rate.")
+    min: float | None = Field(None, description="format_validity: the rate required.")
+    # cost
+    cost_per_request_usd: float | None = Field(None, description="cost: the candidate's mean cost per request.")
+    budget: float | None = Field(None, description="cost: the budget per request.")
+    # ship_over_frontier
+    quality: float | None = Field(None, description="ship_over_frontier: the candidate's metric value.")
+    frontier_quality: float | None = Field(None, description="ship_over_frontier: the frontier model's value.")
+    quality_ratio: float | None = Field(None, description="ship_over_frontier: quality / frontier_quality.")
+    cost: float | None = Field(None, description="ship_over_frontier: candidate cost per request (when some "
+                                                 "number is missing).")
+    frontier_cost: float | None = Field(None, description="ship_over_frontier: frontier cost per request (when "
+                                                          "some number is missing).")
+    cost_per_request: float | None = Field(None, description="ship_over_frontier: candidate cost per request.")
+    frontier_cost_per_request: float | None = Field(None, description="ship_over_frontier: frontier cost per "
+                                                                      "request.")
+    times_cheaper: float | None = Field(None, description="ship_over_frontier: frontier cost / candidate cost.")
+    latency_p95_s: float | None = Field(None, description="ship_over_frontier: candidate p95 latency, seconds.")
+    frontier_latency_p95_s: float | None = Field(None, description="ship_over_frontier: frontier p95 latency.")
+    rule_much_cheaper: bool | None = Field(None, description="ship_over_frontier: near frontier quality, much "
+                                                             "cheaper, no slower.")
+    rule_at_least_as_good: bool | None = Field(None, description="ship_over_frontier: as good, no dearer, no "
+                                                                 "slower.")
+
+
 class Criterion(Result):
     name: str = Field(description="Criterion.")
     status: Status = Field(description="pass, fail or not_measured.")
     detail: str = Field(description="The numbers behind the status, in words.")
-    values: dict[str, Any] = Field(default_factory=dict, description="The numbers behind the status.")
+    values: CriterionValues = Field(default_factory=CriterionValues, description="The numbers behind the "
+                                                                                 "status.")
 
 
 class ReleaseGateResult(Result):

@@ -19,7 +19,7 @@ from pydantic import Field
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
 
 SPLITS = ("train", "dev", "test")
 
@@ -97,11 +97,11 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     out_dir = resolve_path(params.out_dir or f"data/splits/{src.stem if src.stem != 'accepted' else src.parent.name}",
                            arg="out_dir", for_write=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, arg="out_dir")
     rows: list[dict[str, Any]] = []
     raw: list[str] = []
     excluded: list[dict[str, Any]] = []
-    with open(src, encoding="utf-8", errors="replace") as fh:
+    with open(src, encoding="utf-8-sig", errors="replace") as fh:  # -sig: a leading byte order mark is dropped
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -164,7 +164,8 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
         groups.setdefault(union.find(i), []).append(i)
 
     def order_key(members: list[int]) -> str:
-        return hashlib.sha256(f"{params.seed}:{_norm(texts[members[0]])}".encode()).hexdigest()
+        # surrogatepass: a row may carry a lone surrogate (valid JSON escape, not valid UTF-8)
+        return hashlib.sha256(f"{params.seed}:{_norm(texts[members[0]])}".encode("utf-8", "surrogatepass")).hexdigest()
 
     ordered = sorted(groups.values(), key=order_key)
     versions: dict[str, str] = {}
@@ -176,8 +177,9 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
                 carved.extend(g)
             else:
                 rest.append(g)
-        golden_file.parent.mkdir(parents=True, exist_ok=True)
-        golden_file.write_text("".join(raw[i] + "\n" for i in sorted(carved)))
+        make_dirs(golden_file.parent, arg="golden_path")
+        with open_write(golden_file, "w", arg="golden_path", exclusive=True, encoding="utf-8") as fh:
+            fh.write("".join(raw[i] + "\n" for i in sorted(carved)))
         os.chmod(golden_file, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         entry = registry.record_dataset(golden_file, kind="golden", parents=[registry.find_dataset(src)["version"]],
                                         config={"seed": params.seed, "golden_size": params.golden_size},
@@ -203,7 +205,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     paths, counts = {}, {}
     for name in SPLITS:
         path = out_dir / f"{name}.jsonl"
-        path.write_text("".join(raw[i] + "\n" for i in sorted(assigned[name])))
+        write_text(path, "".join(raw[i] + "\n" for i in sorted(assigned[name])), arg="out_dir")
         paths[name], counts[name] = rel(path), len(assigned[name])
         versions[name] = registry.record_dataset(path, kind=f"split:{name}", parents=parents, config={
             "seed": params.seed, "ratios": ratios, "group_by": params.group_by,
@@ -214,7 +216,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
         ex = out_dir / "excluded.jsonl"
         from specialize.data.formats import dumps_line
 
-        ex.write_text("".join(dumps_line(e) + "\n" for e in excluded))
+        write_text(ex, "".join(dumps_line(e) + "\n" for e in excluded), arg="out_dir")
         excluded_path = rel(ex)
     return SplitDatasetResult(paths=paths, counts=counts, versions=versions, ratios=[round(r, 4) for r in ratios],
                               groups=len(ordered), golden_path=rel(golden_file) if golden_file else None,

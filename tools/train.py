@@ -54,7 +54,9 @@ class TrainQloraParams(TrainCommon):
 
 class LaunchPlanOut(Result):
     config_path: str = Field(description="The generated accelerate config (YAML).")
-    config: dict[str, Any] = Field(description="Its content.")
+    config: dict[str, Any] = Field(description="Its content, in accelerate's own config format (the keys "
+                                               "depend on the distributed mode, e.g. fsdp_config or "
+                                               "deepspeed_config).")
     commands: list[str] = Field(description="The `accelerate launch` command, one per machine (machine_rank order).")
     num_processes: int = Field(description="Processes in total.")
     num_machines: int = Field(description="Machines.")

@@ -23,8 +23,9 @@ from specialize.tools.job_tools import InlineOrJob
 from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
-from specialize.runtime.schema import Params
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.schema import Params, Result, SparseResult
+from specialize.runtime.workspace import (check_path_text, looks_like_path, make_dirs, rel, resolve_path,
+                                          workspace_root, write_text)
 
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
@@ -77,6 +78,23 @@ class ValidateRowsParams(Params):
     as_job: bool = Field(False, description="Run as a background job (automatic for files over 64 MB).")
 
 
+class CoverageCell(Result):
+    category: str | None = Field(description="Category label (null for rows without one).")
+    difficulty: str | None = Field(description="Difficulty label (null for rows without one).")
+    accepted: int = Field(description="Accepted rows in this cell.")
+    planned: int | None = Field(description="Rows the plan asks for here (null without a plan or outside it).")
+    shortfall: int | None = Field(description="Rows still missing against the plan (null without a quota).")
+
+
+class RejectedSample(SparseResult):
+    line: int = Field(description="Line number in the input file (1-based).")
+    gate: str = Field(description="The gate that rejected the row.")
+    reason: str = Field(description="Why, in a word or two.")
+    details: dict[str, Any] = Field(description="The gate's own evidence (e.g. the near-duplicate's line and "
+                                                "similarity); its keys differ from gate to gate.")
+    raw: str | None = Field(None, description="The start of the raw line, for rows that are not JSON.")
+
+
 class ValidateRowsResult(InlineOrJob):
     kind: str = Field("validate_rows", description="Job kind.")
     accepted_path: str | None = Field(None, description="Rows that passed every gate.")
@@ -87,13 +105,13 @@ class ValidateRowsResult(InlineOrJob):
     rejected: int = Field(0, description="Rejected rows.")
     by_gate: dict[str, int] = Field(default_factory=dict, description="Rejections per gate.")
     by_reason: dict[str, int] = Field(default_factory=dict, description="Rejections per gate:reason.")
-    coverage: list[dict[str, Any]] = Field(default_factory=list, description="Accepted rows per category and "
+    coverage: list[CoverageCell] = Field(default_factory=list, description="Accepted rows per category and "
                                            "difficulty against the plan's quotas.")
     label_conflicts_flagged: int = Field(0, description="Conflicting pairs kept because label_conflict_action=flag.")
     version: str | None = Field(None, description="Dataset version of accepted.jsonl (ds-...).")
     seconds: float = Field(0.0, description="Wall time of the run.")
     rows_per_s: float = Field(0.0, description="Throughput of the run.")
-    samples: list[dict[str, Any]] = Field(default_factory=list, description="A few rejected rows, for a look.")
+    samples: list[RejectedSample] = Field(default_factory=list, description="A few rejected rows, for a look.")
     stage_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
 
 
@@ -109,6 +127,7 @@ def validate_rows(params: ValidateRowsParams, *, progress=None) -> ValidateRowsR
     to an LLM provider.
     """
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
+    _tokenizer_ref(params.tokenizer)  # a bad tokenizer argument is refused before any job starts
     if params.as_job or src.stat().st_size > JOB_MIN_BYTES:
         from specialize.tools.job_tools import to_handle
 
@@ -138,8 +157,23 @@ def _gate_config(params: ValidateRowsParams) -> dict[str, Any]:
                                fix="Pass a JSON Schema file.") from exc
     return dict(expected_format=params.expected_format, schema=schema, output_is_json=params.output_is_json,
                 min_input_chars=params.min_input_chars, max_tokens=params.max_tokens,
-                max_line_bytes=params.max_line_bytes, tokenizer=params.tokenizer,
+                max_line_bytes=params.max_line_bytes, tokenizer=_tokenizer_ref(params.tokenizer),
                 extra_leak_phrases=list(params.leak_phrases))
+
+
+def _tokenizer_ref(value: str | None) -> str | None:
+    """The tokenizer argument as a confined absolute folder, or a hub id passed on unchanged.
+
+    Text written as a path, or naming something that exists in the workspace, is resolved from the workspace root
+    and refused when it leaves it; anything else must look like a hub id (checked when it is loaded).
+    """
+    if not value:
+        return None
+    check_path_text(value, arg="tokenizer")
+    ws_copy = workspace_root() / value
+    if looks_like_path(value) or os.path.lexists(ws_copy):
+        return str(resolve_path(value, arg="tokenizer", must_exist=True))
+    return value
 
 
 def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> ValidateRowsResult:
@@ -160,7 +194,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
 
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     out_dir = resolve_path(params.out_dir or f"data/validated/{src.stem}", arg="out_dir", for_write=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir, arg="out_dir")
     cfg = _gate_config(params)
     data = src.read_bytes()
     starts, ends = line_spans(data)
@@ -243,7 +277,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     summary["stage_seconds"] = stages
     seconds = time.perf_counter() - started
     summary.update(seconds=round(seconds, 3), rows_per_s=round(n / seconds, 1) if seconds else 0.0)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str), arg="out_dir")
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
 
 

@@ -90,10 +90,10 @@ class GpuTable(BaseModel):
     serving_throughput: list[ServingRow]
 
 
-def _load_yaml(name: str) -> dict:
+def _load_yaml(name: str, folder: str = "pricing") -> dict:
     import yaml
 
-    return yaml.safe_load((references_root() / "pricing" / name).read_text())
+    return yaml.safe_load((references_root() / folder / name).read_text())
 
 
 @lru_cache(maxsize=1)

@@ -9,15 +9,20 @@ Shapes (one JSON object per line):
 * ``instruction`` — ``{"instruction", "input"?, "output"}``.
 * ``preference`` — ``{"prompt", "chosen", "rejected"}`` (each a string or a list of messages).
 
-Only the standard library here: heavy imports (``datasets``, ``transformers``) happen inside the helpers
+Only the standard library and specialize.runtime here: heavy imports (``datasets``, ``transformers``) happen inside the helpers
 that need them.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from specialize.runtime.errors import InvalidInput, NotFound
+from specialize.runtime.workspace import open_write
 
 FORMATS = ("chat", "tool_call", "instruction", "preference")
 ROLES = {"system", "user", "assistant", "tool", "developer"}
@@ -260,7 +265,7 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with open(path, "w", encoding="utf-8") as fh:
+    with open_write(path, "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(dumps_line(row) + "\n")
             n += 1
@@ -308,8 +313,65 @@ def render_chat(row: dict[str, Any], tokenizer: Any, *, add_generation_prompt: b
     return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
-def load_tokenizer(name_or_path: str) -> Any:
-    """A transformers tokenizer from a local folder or hub id (imported lazily)."""
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+HUB_PROBE_SECONDS = 3.0
+
+
+def _hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds (name look-up included)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)  # the name look-up itself has no timeout of its own
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(ok)
+
+
+def load_tokenizer(name_or_path: str, *, arg: str = "tokenizer") -> Any:
+    """A transformers tokenizer from a local folder or hub id (imported lazily).
+
+    A folder is loaded without any network access. A hub id is taken from the local cache when it is there;
+    otherwise the hub is asked only when it answers within a few seconds, so a machine without network gets a
+    clear error at once instead of a long chain of retries.
+    """
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name_or_path)
+    if os.path.isdir(name_or_path):
+        try:
+            return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 - transformers raises many kinds here
+            raise InvalidInput(f"Argument '{arg}': the folder {name_or_path} holds no tokenizer transformers can "
+                               f"load ({type(exc).__name__}: {str(exc)[:200]}).",
+                               fix="Point it at a folder with tokenizer.json or tokenizer_config.json.") from exc
+    if not _HUB_ID.fullmatch(name_or_path):
+        raise InvalidInput(f"Argument '{arg}' ({name_or_path[:80]!r}) is neither an existing folder nor a hub id.",
+                           fix="Pass a tokenizer folder inside the workspace, or a hub id such as 'org/name'.")
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not in the local cache: try the hub below
+        pass
+    if not _hub_reachable():
+        raise NotFound(f"Argument '{arg}': '{name_or_path}' is not a folder in the workspace, not in the local "
+                       "Hugging Face cache, and the hub cannot be reached from here.",
+                       fix="Pass the path of a tokenizer folder inside the workspace (relative paths are taken "
+                           "from its root), or download the tokenizer where there is network.")
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:  # noqa: BLE001
+        raise NotFound(f"Argument '{arg}': the hub has no tokenizer '{name_or_path}' that could be loaded "
+                       f"({type(exc).__name__}: {str(exc)[:200]}).", fix="Check the hub id or pass a local folder.") \
+            from exc

@@ -16,14 +16,20 @@ _CHECKER: Any = None
 _CHUNK_CFG: dict[str, Any] = {}
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Start and end offsets of every line (the end excludes the newline and one trailing CR), as
-    ``data.split(b"\\n")`` would cut them, without a final empty piece after a closing newline."""
+    ``data.split(b"\\n")`` would cut them, without a final empty piece after a closing newline. A UTF-8 byte order
+    mark at the start of the file is left out of the first line."""
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     if len(data) and data[-1:] != b"\n":
         nl = np.r_[nl, len(data)]
     starts = np.r_[np.int64(0), nl[:-1] + 1].astype(np.int64) if len(nl) else np.zeros(0, np.int64)
+    if len(starts) and data.startswith(UTF8_BOM):  # editors on Windows start files with one: not part of row 1
+        starts[0] = len(UTF8_BOM)
     ends = nl.astype(np.int64)
     has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13) if len(ends) else np.zeros(0, bool)
     return starts, ends - has_cr

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from specialize.runtime.workspace import open_write
+
 WRITE_BUFFER = 1 << 20  # few large writes: system calls are slow in some sandboxes
 # characters some readers take for line breaks; inside a JSON line they can only sit in strings (escaped here)
 # or, for CR, between tokens (where a space means the same)
@@ -40,7 +42,7 @@ def rejected_record(head: dict[str, Any], line: bytes | None) -> bytes:
 def write_accepted(path: Path, data: bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray) -> None:
     """Lines ``keep`` (ascending) of ``data``, each ending in a newline."""
     view = memoryview(data)
-    with open(path, "wb", buffering=WRITE_BUFFER) as fh:
+    with open_write(path, "wb", arg="out_dir", buffering=WRITE_BUFFER) as fh:
         if len(keep) == 0:
             return
         if b"\r" in data:  # some lines lost a CR: write them one by one
@@ -61,7 +63,7 @@ def write_rejected(path: Path, data: bytes, starts: np.ndarray, ends: np.ndarray
     by_gate: Counter[str] = Counter()
     by_reason: Counter[str] = Counter()
     samples: list[dict[str, Any]] = []
-    with open(path, "wb", buffering=WRITE_BUFFER) as fh:
+    with open_write(path, "wb", arg="out_dir", buffering=WRITE_BUFFER) as fh:
         for i in rejected.tolist():
             gate, reason, details = fail[i]
             by_gate[gate] += 1

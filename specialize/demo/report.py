@@ -1,8 +1,10 @@
-"""The demo's report.md: what ran, what it showed, and what a 135M local teacher and judge cannot show.
+"""The demo's report.md: the answer first, then the evidence.
 
-The headline question — did the fine-tuned model beat the base model on the golden set? — is answered with a
-paired bootstrap CI of the per-item difference; when it did not, the report says so and lists the failure
-buckets that a targeted data repair should start from.
+The first screen answers the question a reader comes with — should this fine-tuned model ship, and against
+what? — in one sentence, followed by the fine-tuned model's difference from the strongest baseline with a
+paired CI, whether the judge earned trust, and what the run cost. Below it: every baseline on the same golden
+items, each paired difference, the judge's validation, the gate's criteria, what ran, and the stage timings.
+Numbers are rounded for people here; the JSON files keep full precision.
 """
 
 from __future__ import annotations
@@ -65,78 +67,145 @@ def _rate(doc: dict[str, Any], name: str) -> str:
     return _pct(m.get("value") if isinstance(m, dict) else m)
 
 
-def write_report(demo: Any) -> Path:
+def _money(x: float | None) -> str:
+    return "n/a" if x is None else f"${x:,.2f}"
+
+
+def _run_cost(demo: Any) -> tuple[float | None, str]:
+    """API dollars spent by the run (teacher and judge calls; local models cost nothing per call) and a
+    sentence with the compute time."""
+    r = demo.r
+    spent, known = 0.0, True
+    for part in ((r.get("generate") or {}).get("usage") or {}, (r.get("judge") or {}).get("calls") or {}):
+        cost = part.get("cost_usd")
+        if isinstance(cost, (int, float)):
+            spent += cost
+        if part.get("cost_known") is False:
+            known = False
+    seconds = sum(st.seconds for st in demo.stages)
+    cores = getattr(demo.s, "threads", 1)
+    text = (f"{_money(spent) if known else 'unknown'} in API calls (teacher and judge"
+            f"{' are local, so nothing' if not (demo.teacher_model or demo.judge_model) else ''}); "
+            f"{seconds / 60:.1f} minutes of wall time on {cores} CPU cores")
+    return (spent if known else None), text
+
+
+def _verdict(tuned_name: str, rival_name: str, cmp_: dict[str, Any], gate: dict[str, Any]) -> str:
+    lo, hi = cmp_.get("low"), cmp_.get("high")
+    decision = gate.get("decision", "not run")
+    if lo is not None and lo > 0:
+        what = (f"the {tuned_name} model beats the strongest baseline ({rival_name}) on the locked golden set, "
+                f"and the 95% CI of the gain lies above zero")
+    elif hi is not None and hi < 0:
+        what = f"the strongest baseline ({rival_name}) beats the {tuned_name} model, and the CI excludes zero"
+    else:
+        what = (f"the {tuned_name} model is not shown to beat the strongest baseline ({rival_name}): the 95% CI "
+                f"of the difference includes zero, so the cheaper baseline does as well on this evidence")
+    ship = {"ship": "Ship", "no_ship": "Don't ship", "incomplete": "Not decided"}.get(decision, decision)
+    return f"**{ship}** (release gate: `{decision}`): {what}."
+
+
+def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bottom
+    from specialize.demo.run import BASELINES, METRIC, _label
+
     ws, r = demo.ws, demo.r
     out_dir = ws / demo.out / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
-    docs = {k: _load(r.get(k, {}).get("results_path"), ws) for k in ("base_plain", "base_prompted", "tuned")}
-    tuned, base = docs["tuned"], docs["base_plain"]
-    metric = (tuned or base or {}).get("primary_metric", "correct")
+    keys = [k for k, _ in BASELINES] + ["tuned"]
+    docs = {k: _load((r.get(k) or {}).get("results_path"), ws) for k in keys}
+    tuned = docs.get("tuned")
+    present = [k for k in keys if docs.get(k)]
+    rival = r.get("gate_rival") or next((k for k in reversed([k for k, _ in BASELINES]) if docs.get(k)), None)
 
-    compare = demo.call("compare_models", results=[r[k]["results_path"] for k in ("base_plain", "base_prompted", "tuned")
-                                                   if r.get(k, {}).get("results_path")],
-                        names=[n for k, n in (("base_plain", "base"), ("base_prompted", "base + better prompt"),
-                                              ("tuned", "fine-tuned")) if r.get(k, {}).get("results_path")],
+    compare = demo.call("compare_models", results=[r[k]["results_path"] for k in present],
+                        names=[_label(k) for k in present],
                         judgments=(r.get("judge") or {}).get("judgments_path"),
-                        hosting={"base": "local CPU (llama.cpp)", "base + better prompt": "local CPU (llama.cpp)",
-                                 "fine-tuned": "local CPU"},
+                        hosting={_label(k): ("local CPU (scikit-learn)" if k == "classical" else
+                                             "local CPU (llama.cpp)") for k in present},
                         title="specialize demo: support-ticket triage", output_dir=rel(out_dir / "compare"))
 
     lines = ["# specialize demo — support-ticket triage on SmolLM2-135M-Instruct", ""]
-    teacher = demo.teacher_model or "SmolLM2-135M-Instruct (local, llama.cpp on 127.0.0.1)"
-    judge = demo.judge_model or "SmolLM2-135M-Instruct (local, llama.cpp on 127.0.0.1)"
-    lines += [f"Workspace: `{ws}` — outputs under `{demo.out}/`. Teacher: {teacher}. Judge: {judge}.", ""]
+    gate = r.get("gate") or {}
+    judge = r.get("judge") or {}
+    validation = judge.get("judge_validation") or {}
+    cost, cost_text = _run_cost(demo)
+    comparisons: dict[str, dict[str, Any]] = {}
+    if tuned:
+        for k in present:
+            if k != "tuned":
+                comparisons[k] = paired_comparison(tuned, docs[k], METRIC)
+    r["comparisons"] = comparisons
 
-    lines += ["## Did the fine-tuned model beat the base model on the golden set?", ""]
-    if tuned and base:
-        cmp_ = paired_comparison(tuned, base, metric)
-        lo, hi = cmp_.get("low"), cmp_.get("high")
-        verdict = ("**Yes**: the gain's 95% CI lies above zero." if lo is not None and lo > 0 else
-                   "**No**: the fine-tuned model is worse, and the CI excludes zero." if hi is not None and hi < 0
-                   else "**Not shown**: the 95% CI of the difference includes zero, so this run cannot claim a gain.")
-        lines += [f"{verdict} On {cmp_['n']} golden items, `{metric}` was {_pct(cmp_['a'])} for the fine-tuned "
-                  f"model and {_pct(cmp_['b'])} for the base model: difference {_pct(cmp_.get('estimate'))} "
-                  f"(95% paired bootstrap CI {_pct(lo)} to {_pct(hi)}).", ""]
-        fmt = paired_comparison(tuned, base, "parse_rate")
-        lines += [f"Output format, for comparison: the share of answers that parse as JSON went from "
-                  f"{_pct(fmt['b'])} (base) to {_pct(fmt['a'])} (fine-tuned), a difference of "
-                  f"{_pct(fmt.get('estimate'))} (95% paired bootstrap CI {_pct(fmt.get('low'))} to "
-                  f"{_pct(fmt.get('high'))}). A format gain without a task-metric gain means the model learned the "
-                  "shape of the answer but not yet its content.", ""]
-        r["headline"] = cmp_
-        if not (lo is not None and lo > 0):
-            lines += ["Where the fine-tuned model fails most (start the targeted data repair here):", ""]
-            lines += ["| dimension | bucket | items | failures |", "|---|---|---|---|"]
-            buckets = [dict(b, dimension=dim) for dim, rows in tuned.get("failure_buckets", {}).items()
-                       for b in rows if b.get("failures")]
-            for b in sorted(buckets, key=lambda b: -b["failures"])[:8]:
-                lines.append(f"| {b['dimension']} | {b['bucket']} | {b['n']} | {b['failures']} |")
-            lines.append("")
+    lines += ["## The answer", ""]
+    if tuned and rival and rival in comparisons:
+        c = comparisons[rival]
+        r["headline"] = dict(c, rival=rival)
+        lines += [_verdict("fine-tuned", _label(rival), c, gate), "",
+                  f"- **Fine-tuned vs strongest baseline** ({_label(rival)}), category exact match on "
+                  f"{c['n']} golden items: {_pct(c['a'])} vs {_pct(c['b'])}, difference "
+                  f"{_pts(c.get('estimate'))} (95% paired bootstrap CI {_pts(c.get('low'))} to "
+                  f"{_pts(c.get('high'))})."]
     else:
-        lines += ["The comparison could not be made (an evaluation is missing).", ""]
-
-    lines += ["## Results on the golden set", "",
-              f"| model | {metric} (95% CI) | JSON parse rate | schema pass rate | latency p95 | tokens/s |",
-              "|---|---|---|---|---|---|"]
-    for key, name in (("base_plain", "base"), ("base_prompted", "base + better prompt"), ("tuned", "fine-tuned")):
-        d = docs[key]
-        if d:
-            lines.append(f"| {name} | {_metric_cell(d)} | {_rate(d, 'parse_rate')} | {_rate(d, 'schema_pass_rate')} | "
-                         f"{d['latency_s'].get('p95') or 0:.2f} s | "
-                         f"{d.get('tokens_per_s') or 0:.1f} |")
+        lines += ["**Not decided**: the fine-tuned model or its baselines were not evaluated (see the stages "
+                  "below).", ""]
+    if validation:
+        thr = validation.get("threshold", 0.8)
+        trusted = (validation.get("agreement") or 0) >= thr
+        lines.append(f"- **Judge**: agreed with the golden references on {_pct(validation.get('agreement'))} of "
+                     f"{validation.get('n')} items whose right verdict is known (Cohen's kappa "
+                     f"{_num(validation.get('kappa'))}{_kappa_ci(validation)}); "
+                     + ("trusted for this comparison." if trusted else
+                        f"below the {_pct(thr)} bar, so neither this report nor the gate leans on its verdicts."))
+    else:
+        lines.append("- **Judge**: not validated in this run, so its verdicts are not used.")
+    lines.append(f"- **Cost of this run**: {cost_text}.")
     lines.append("")
 
-    j = r.get("judge") or {}
-    if j.get("pairs"):
-        p = j["pairs"][0]
-        lines += ["## Pairwise judge (fine-tuned vs base, positions swapped)", "",
-                  f"On {p.get('n_items')} golden items the judge preferred the fine-tuned model {p.get('wins')} times "
-                  f"and the base model {p.get('losses')} times ({p.get('ties')} ties, {p.get('judge_failures')} judge "
-                  f"failures). Win rate with ties as half: {_pct(p.get('win_rate_ties_half'))} (95% bootstrap CI "
-                  f"{_pct(p.get('ci_low'))} to {_pct(p.get('ci_high'))}); sign test p = {p.get('sign_test_p')}; "
-                  f"position consistency {_pct(p.get('position_consistency'))}.", ""]
-        for w in j.get("warnings", []):
+    lines += ["## Every model on the same golden items", "",
+              "| model | category exact match (95% CI) | all critical fields | schema-valid answers | "
+              "vs fine-tuned: difference (95% CI) | latency p95 |", "|---|---|---|---|---|---|"]
+    for k in present:
+        d = docs[k]
+        diff = ""
+        if k != "tuned" and k in comparisons:
+            c = comparisons[k]
+            diff = f"{_pts(c.get('estimate'))} ({_pts(c.get('low'))} to {_pts(c.get('high'))})"
+        lat = (d.get("latency_s") or {}).get("p95")
+        lines.append(f"| {_label(k)} | {_metric_ci(d, METRIC)} | {_rate(d, 'critical_field_accuracy')} | "
+                     f"{_rate(d, 'schema_pass_rate')} | {diff or '—'} | "
+                     f"{'n/a' if lat is None else f'{lat:.2f} s'} |")
+    lines += ["", "The difference column is the fine-tuned model minus that baseline, per item, with a 95% paired "
+              "bootstrap interval; a baseline whose interval reaches zero did as well as the fine-tuned model "
+              "on this evidence.", ""]
+    ties = [k for k, c in comparisons.items() if not (c.get("low") is not None and c["low"] > 0)]
+    if ties:
+        lines += ["Baselines the fine-tuned model did **not** clearly beat: "
+                  + ", ".join(f"{_label(k)}" for k in ties) + ". That is a finding: the cheaper option may be "
+                  "enough.", ""]
+    if tuned:
+        what = tuned.get("provenance") or {}
+        lines += [f"The fine-tuned model was scored from its exported GGUF (`{Path(str(tuned.get('model'))).name}`) "
+                  f"in llama.cpp, answers held to the task's JSON schema ({what.get('decoding_mode', 'see provenance')})"
+                  ", with no system prompt, as it was trained.", ""]
+
+    if judge.get("pairs"):
+        p = judge["pairs"][0]
+        lines += [f"## Pairwise judge (fine-tuned vs {_label(r.get('judge_rival', ''))}, positions swapped)", "",
+                  f"On {p.get('n_items')} items the judge preferred the fine-tuned model {p.get('wins')} times and "
+                  f"the other {p.get('losses')} times ({p.get('ties')} ties, {p.get('judge_failures')} judge "
+                  f"failures); win rate with ties as half {_pct(p.get('win_rate_ties_half'))} (95% CI "
+                  f"{_pct(p.get('ci_low'))} to {_pct(p.get('ci_high'))}); position consistency "
+                  f"{_pct(p.get('position_consistency'))}. The items were chosen to validate the judge (those "
+                  "where exactly one answer is right come first), so this win rate is not a quality estimate.", ""]
+        for w in judge.get("warnings", []):
             lines.append(f"- ⚠ {w}")
+        lines.append("")
+
+    if gate:
+        lines += ["## Release gate", "", f"Decision: **{gate['decision']}** (candidate: fine-tuned; current: "
+                  f"{_label(rival or '')})", "", "| criterion | status | detail |", "|---|---|---|"]
+        for c in gate.get("criteria", []):
+            lines.append(f"| {c['name']} | {c['status']} | {str(c['detail']).replace('|', '/')} |")
         lines.append("")
 
     data = []
@@ -152,24 +221,17 @@ def write_report(demo: Any) -> Path:
         data.append(f"- split_dataset: {json.dumps(r['split']['counts'])}; golden set locked.")
     if r.get("train"):
         t = r["train"]
-        data.append(f"- train_qlora: method {t['method']['name']} ({t['method'].get('reason', '')}); metrics "
-                    f"{json.dumps(t.get('metrics', {}))}.")
-    if (r.get("export") or {}).get("error"):
-        failed = next((st.note for st in demo.stages if st.name.startswith("export") and not st.ok), "")
-        data.append(f"- export_gguf: no exported file passed its checks — {failed[:400]} (a model that has not "
-                    "learned to stop at EOS fails the export's stop check; that is the check doing its job).")
-    elif r.get("export"):
-        data.append(f"- export_gguf: {json.dumps({k: v for k, v in r['export'].items() if k in ('recommended', 'modelfile', 'model_card')})}")
+        m = t.get("metrics", {})
+        data.append(f"- train_qlora: method {t['method']['name']}; {m.get('steps')} steps, loss "
+                    f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
+                    f"{_num(m.get('tokens_per_second'))} tokens/s; recipe overrides "
+                    f"{json.dumps(demo.s.recipe)}.")
+    if r.get("export") and not r["export"].get("error"):
+        e = r["export"]
+        data.append(f"- export_gguf: recommended `{e.get('recommended')}`; Modelfile and model card written "
+                    f"({e.get('model_card')}).")
     if data:
         lines += ["## What ran", "", *data, ""]
-
-    g = r.get("gate") or {}
-    if g:
-        lines += ["## Release gate", "", f"Decision: **{g['decision']}**", "", "| criterion | status | detail |",
-                  "|---|---|---|"]
-        for c in g.get("criteria", []):
-            lines.append(f"| {c['name']} | {c['status']} | {c['detail']} |")
-        lines.append("")
 
     cmp_path = Path(compare.report_path)
     cmp_path = cmp_path if cmp_path.is_absolute() else ws / cmp_path
@@ -184,27 +246,50 @@ def write_report(demo: Any) -> Path:
             link = pp
         lines.append(f"![{pp.stem}]({link})")
     lines.append("")
-    card = (r.get("export") or {}).get("model_card")
-    if card:
-        lines += [f"Model card: `{card}`", ""]
 
     lines += ["## What this demo can and cannot show", "",
-              "- The teacher and the judge are the same 135M-parameter model that is being fine-tuned. A model that "
-              "small writes few usable training rows and judges poorly: expect most generated rows to be rejected "
-              "by the gates, and read the judge's verdicts as a test of the protocol (position swap, consistency, "
-              "CIs), not as a measure of quality.",
-              f"- The training data is mostly the hand-written seed set. The locked golden set has 40 items and this "
-              f"run scored a category-balanced subset of {r.get('golden_n', 'n/a')} (to stay within 15 minutes on "
-              "2 cores), so confidence intervals are wide and only large differences can be claimed.",
-              "- Training runs for a few dozen LoRA steps on CPU. It shows the pipeline end to end; it is not a "
-              "tuned model. Set SPECIALIZE_TEACHER / SPECIALIZE_JUDGE to a strong model (e.g. a hosted frontier "
-              "model with its key in the environment) for data and verdicts worth acting on.",
-              "- Every number above comes from this run's files; nothing is estimated.", ""]
+              "- The teacher and the judge are the same 135M-parameter model that is fine-tuned: it writes few "
+              "usable rows and judges poorly. The judge's validation above measures exactly that.",
+              f"- The golden set has {r.get('golden_n', 'n/a')} items, so intervals are wide: only large "
+              "differences can be claimed.",
+              "- Training is a few minutes of LoRA on a CPU, on about a hundred hand-written rows. Set "
+              "SPECIALIZE_TEACHER / SPECIALIZE_JUDGE to a strong hosted model for data and verdicts worth acting on.",
+              "- Every number here comes from this run's files.", ""]
 
     lines += ["## Stage timings", "", "| stage | seconds | note |", "|---|---|---|"]
     for st in demo.stages:
-        lines.append(f"| {st.name} | {st.seconds:.1f} | {st.note.replace('|', '/')[:160]} |")
+        lines.append(f"| {st.name} | {st.seconds:.1f} | {st.note.replace('|', '/')[:200]} |")
     lines.append("")
+    r["run_cost_usd"] = cost
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
+    (out_dir / "summary.json").write_text(json.dumps(
+        {"decision": gate.get("decision"), "headline": r.get("headline"), "comparisons": comparisons,
+         "judge_validation": validation, "run_cost_usd": cost,
+         "stages": [{"name": st.name, "seconds": st.seconds, "ok": st.ok} for st in demo.stages]}, indent=2))
     return path
+
+
+def _pts(x: Any) -> str:
+    return "n/a" if x is None else f"{100 * float(x):+.1f} pts"
+
+
+def _num(x: Any) -> str:
+    return "n/a" if not isinstance(x, (int, float)) else f"{x:.2f}"
+
+
+def _kappa_ci(v: dict[str, Any]) -> str:
+    lo, hi = v.get("kappa_ci_low"), v.get("kappa_ci_high")
+    return "" if lo is None or hi is None else f", 95% CI {lo:.2f} to {hi:.2f}"
+
+
+def _metric_ci(doc: dict[str, Any], name: str) -> str:
+    m = doc["metrics"].get(name)
+    ci = doc["metrics"].get(f"{name}_ci")
+    if isinstance(m, dict):
+        m, ci = m.get("value"), [m.get("ci_low"), m.get("ci_high")]
+    if isinstance(ci, dict):
+        ci = [ci.get("low", ci.get("ci_low")), ci.get("high", ci.get("ci_high"))]
+    if m is None:
+        return "n/a"
+    return f"{_pct(m)} [{_pct(ci[0])}, {_pct(ci[1])}]" if ci and None not in ci[:2] else _pct(m)

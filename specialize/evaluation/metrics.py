@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -109,6 +109,7 @@ def score_example(task_type: str, pred_text: str | None, ref_text: str, *, label
     rec["exact_match"] = perr is None and _norm(pd) == _norm(rd)
     rec["key_match"] = perr is None and set(pd) == set(rd)
     rec["critical_ok"] = perr is None and all(fields.get(k, False) for k in critical_fields)
+    rec["field_match"] = 0.0 if perr else (sum(fields.values()) / len(fields) if fields else 1.0)
     if task_type == "classification":
         rec["correct"] = rec.get("pred_label") == rec.get("ref_label")
     elif task_type == "json":
@@ -185,7 +186,7 @@ def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | 
     """Task metrics over scored examples, each rate with a bootstrap CI under ``<name>_ci``."""
     out: dict[str, Any] = {}
 
-    def put(name: str, flags: list[bool]) -> None:
+    def put(name: str, flags: list[bool] | list[float]) -> None:
         if flags:
             r = _rate(flags, n_resamples, seed)
             out[name], out[f"{name}_ci"] = r["value"], r["ci"]
@@ -216,6 +217,7 @@ def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | 
             for k, ok in (r.get("fields") or {}).items():
                 per_field[k].append(ok)
         out["field_accuracy"] = {k: float(np.mean(v)) for k, v in sorted(per_field.items())}
+        put("field_match", [float(r.get("field_match", 0.0)) for r in recs])
         if critical_fields:
             put("critical_field_accuracy", [bool(r.get("critical_ok")) for r in recs])
     if task_type == "tool_call":
@@ -224,6 +226,29 @@ def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | 
         put("parse_rate", [bool(r.get("parsed")) for r in recs])
     out["error_types"] = dict(Counter(r.get("error_type") or "none" for r in recs))
     return out
+
+
+# The per-item value behind each rate, for paired comparisons of two models on the same items.
+PER_ITEM: dict[str, Callable[[dict[str, Any]], float]] = {
+    "correct_rate": lambda r: float(bool(r.get("correct"))),
+    "accuracy": lambda r: float("ref_label" in r and r.get("pred_label") == r.get("ref_label")),
+    "parse_rate": lambda r: float(bool(r.get("parsed"))),
+    "schema_pass_rate": lambda r: float(bool(r.get("schema_valid"))),
+    "exact_match": lambda r: float(bool(r.get("exact_match"))),
+    "exact_key_match": lambda r: float(bool(r.get("key_match"))),
+    "field_match": lambda r: float(r.get("field_match") or 0.0),
+    "critical_field_accuracy": lambda r: float(bool(r.get("critical_ok"))),
+    "tool_name_accuracy": lambda r: float(bool(r.get("tool_name_ok"))),
+    "argument_accuracy": lambda r: float(bool(r.get("args_ok"))),
+}
+GRADED = {"field_match"}  # per-item values between 0 and 1; every other per-item metric is 0 or 1
+
+
+def item_values(metric: str, recs: list[dict[str, Any]]) -> list[float]:
+    """Each item's value of a per-item metric (see ``PER_ITEM``), in the order of ``recs``."""
+    if metric not in PER_ITEM:
+        raise KeyError(f"{metric} has no per-item value; choose one of {sorted(PER_ITEM)}")
+    return [PER_ITEM[metric](r) for r in recs]
 
 
 PRIMARY = {"classification": "accuracy", "extraction": "critical_field_accuracy", "json": "schema_pass_rate",

@@ -36,6 +36,7 @@ class Generation:
     latency_s: float = 0.0
     cost_usd: float | None = None
     cached: bool = False
+    finish_reason: str | None = None  # "stop" (ended by itself) or "length" (hit max_tokens); None if unknown
 
 
 @dataclass
@@ -152,8 +153,10 @@ class TransformersModel(BaseModelBackend):
         n_in = ids["input_ids"].shape[1]
         new = out[0][n_in:]
         text = self.tok.decode(new, skip_special_tokens=True)
+        eos = self.model.generation_config.eos_token_id or self.tok.eos_token_id
+        stopped = len(new) > 0 and int(new[-1]) in (eos if isinstance(eos, list) else [eos])
         return Generation(text=text, prompt_tokens=int(n_in), completion_tokens=int(len(new)), latency_s=latency,
-                          cost_usd=self._local_cost(latency))
+                          cost_usd=self._local_cost(latency), finish_reason="stop" if stopped else "length")
 
 
 class GGUFModel(BaseModelBackend):
@@ -183,7 +186,7 @@ class GGUFModel(BaseModelBackend):
         text = out["choices"][0]["message"].get("content") or ""
         return Generation(text=text, prompt_tokens=int(usage.get("prompt_tokens", 0)),
                           completion_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
-                          cost_usd=self._local_cost(latency))
+                          cost_usd=self._local_cost(latency), finish_reason=out["choices"][0].get("finish_reason"))
 
 
 _LOADED: dict[tuple[Any, ...], BaseModelBackend] = {}
@@ -230,9 +233,16 @@ def load_model(ref: str, *, adapter: str | None = None, api_base: str | None = N
 
 
 def _looks_local(ref: str) -> bool:
-    from specialize.runtime.workspace import resolve_path
+    """True for a local model folder. Text written as a path (absolute, ``./``, ``../``, ``~``, or with a ``..``
+    part) always counts as one, so a folder outside the workspace is refused as a path instead of being sent to a
+    provider as a model name."""
+    from specialize.runtime.errors import SpecializeError
+    from specialize.runtime.workspace import check_path_text, looks_like_path, resolve_path, workspace_root
 
+    check_path_text(ref, arg="model")  # NUL bytes and over-long names are neither paths nor model names
+    if looks_like_path(ref) or os.path.lexists(workspace_root() / ref):  # a link planted in the workspace too
+        return True
     try:
         return resolve_path(ref, arg="model").is_dir()
-    except Exception:  # noqa: BLE001 - not a path we may read: treat as a model string
+    except SpecializeError:  # not a path we may read: a model string
         return False

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from specialize.runtime.errors import InvalidInput
-from specialize.runtime.workspace import references_root
+from specialize.runtime.workspace import references_root, write_text
 
 SYS, USER = "\x01SPECIALIZE_SYSTEM\x01", "\x01SPECIALIZE_PROMPT\x01"
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eom_id|>")
@@ -93,12 +93,12 @@ def write_modelfile(path: Path, *, gguf_file: str, template: str, stops: list[st
     text = _env().get_template("Modelfile.j2").render(
         created=_now(), gguf_file=gguf_file, template=template, stops=stops, structured=structured,
         temperature=0.7, num_ctx=num_ctx, system=system)
-    path.write_text(text)
+    write_text(path, text)
     return path
 
 
 def write_model_card(path: Path, context: dict[str, Any]) -> Path:
-    path.write_text(_env().get_template("model_card.md.j2").render(created=_now(), **context))
+    write_text(path, _env().get_template("model_card.md.j2").render(created=_now(), **context))
     return path
 
 

@@ -1,12 +1,13 @@
 """The quant ladder: re-evaluate every exported file on the golden set and pick the smallest one that holds.
 
-Each model (the merged Hugging Face model, then every GGUF file) is evaluated in its own subprocess
-(``python -m specialize.export.quant_ladder``) so load time, tokens/s and peak memory are measured one model at a
-time. The scorer is deliberately small and self-contained (``score_answer``): exact match of the assistant
-answer, plus the share of matching fields when the reference is a JSON object. ``evaluate_rows`` is the one
-function to point at ``run_eval`` later. Paired statistics compare each file with the merged model on the
-same items: McNemar's exact test for exact match, Wilcoxon's signed-rank test for the field score, and a
-paired bootstrap interval for the difference.
+Each model (the merged Hugging Face model, then every GGUF file) answers through the backends ``run_eval``
+uses (``specialize.evaluation.models``) and is scored by ``run_eval``'s scorer (``score_example`` and
+``aggregate`` in ``specialize.evaluation.metrics``), so the ladder reports the same metric names with the
+same bootstrap intervals as a ``run_eval`` results file. By default each model runs in its own subprocess
+(``python -m specialize.export.quant_ladder``) so that load time, tokens/s and peak memory are those of that
+model alone; ``in_process=True`` skips the subprocess and reports no memory figure. Paired statistics
+compare each file with the merged model on the same items: McNemar's exact test for a right/wrong metric,
+Wilcoxon's signed-rank test for a graded one, and a paired bootstrap interval for the difference.
 """
 
 from __future__ import annotations
@@ -56,17 +57,45 @@ def _json_obj(text: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def score_answer(output: str, reference: str) -> dict[str, Any]:
-    """exact (0/1); for JSON-object references also json_valid and json_field (share of fields equal)."""
-    out: dict[str, Any] = {"exact": float(output.strip() == reference.strip())}
-    ref = _json_obj(reference)
-    if ref is not None:
-        got = _json_obj(output.strip())
-        out["json_valid"] = float(got is not None)
-        keys = set(ref) | set(got or {})
-        out["json_field"] = (sum(1 for k in keys if got is not None and k in got and k in ref and got[k] == ref[k])
-                             / len(keys)) if keys else 1.0
-    return out
+def task_type_for(rows: list[dict[str, Any]]) -> str:
+    """run_eval's task type for a golden set: extraction when every reference is a JSON object, else
+    classification (the whole answer must equal the reference, up to case and spacing)."""
+    refs = [_json_obj(r["messages"][-1]["content"]) for r in rows]
+    return "extraction" if refs and all(r is not None for r in refs) else "classification"
+
+
+def ladder_metric(task_type: str, requested: str = "auto") -> str:
+    """The run_eval metric that decides the ladder, from export_gguf's ``primary_metric`` choice.
+
+    ``exact`` is exact_match for JSON references and accuracy (whole answer right) otherwise; ``json_field``
+    is field_match (the mean share of fields right), which needs JSON references; ``auto`` picks field_match
+    for JSON references and accuracy otherwise."""
+    if task_type == "extraction":
+        return "exact_match" if requested == "exact" else "field_match"
+    if requested == "json_field":
+        raise InvalidInput("primary_metric json_field needs every golden reference to be a JSON object.",
+                           fix="Use primary_metric exact (or auto), or a golden set of JSON answers.")
+    return "accuracy"
+
+
+def score_outputs(task_type: str, rows: list[dict[str, Any]], outputs: list[dict[str, Any]], *,
+                  n_resamples: int = 1000, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Score one model's answers with run_eval's scorer: per-item records and the headline metrics with CIs.
+
+    ``outputs`` holds one ``{"text", "stopped", "tokens"}`` per row (``text`` None when generation failed)."""
+    from specialize.evaluation.metrics import aggregate, score_example
+
+    items = []
+    for row, o in zip(rows, outputs):
+        rec = score_example(task_type, o["text"], row["messages"][-1]["content"], label_field=None,
+                            critical_fields=[])
+        rec.pop("prediction_json", None)
+        items.append({**rec, "output": o["text"], "stopped": o["stopped"], "tokens": o["tokens"],
+                      "runaway": o["text"] is None or is_runaway(o["text"], o["stopped"]),
+                      **({"error": o["error"]} if o.get("error") else {})})
+    metrics = aggregate(task_type, items, label_field=None, critical_fields=[], n_resamples=n_resamples, seed=seed)
+    headline = {k: v for k, v in metrics.items() if not isinstance(v, dict) and k != "error_types"}
+    return items, headline
 
 
 def is_runaway(text: str, stopped: bool) -> bool:
@@ -85,100 +114,72 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def eval_gguf(path: str, rows: list[dict[str, Any]], max_new_tokens: int, n_ctx: int = 2048) -> dict[str, Any]:
-    import llama_cpp
+def generate_rows(kind: str, path: str, rows: list[dict[str, Any]], max_new_tokens: int,
+                  n_ctx: int = 2048) -> dict[str, Any]:
+    """Load one model with run_eval's backend for it and answer every row greedily; answers and timings."""
+    from specialize.evaluation.models import GGUFModel, TransformersModel
 
     t0 = time.perf_counter()
-    llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, verbose=False, seed=0)
+    if kind == "gguf":
+        model: Any = GGUFModel(path, path=Path(path), n_ctx=n_ctx)
+        size = Path(path).stat().st_size
+    else:  # the merged reference stays on the CPU, where the GGUF files run too
+        model = TransformersModel(path, device="cpu")
+        size = sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
     load_s = time.perf_counter() - t0
-    outputs, n_tokens, gen_s = [], 0, 0.0
-    for row in rows:
-        t = time.perf_counter()
-        res = llm.create_chat_completion(messages=row["messages"][:-1], temperature=0.0, top_p=1.0, top_k=1,
-                                         repeat_penalty=1.0, max_tokens=max_new_tokens)
-        gen_s += time.perf_counter() - t
-        choice = res["choices"][0]
-        n_tokens += res["usage"]["completion_tokens"]
-        outputs.append({"text": choice["message"]["content"] or "", "stopped": choice["finish_reason"] == "stop",
-                        "tokens": res["usage"]["completion_tokens"]})
-    return {"outputs": outputs, "load_s": load_s, "gen_s": gen_s, "tokens": n_tokens,
-            "file_bytes": Path(path).stat().st_size}
-
-
-def eval_hf(path: str, rows: list[dict[str, Any]], max_new_tokens: int) -> dict[str, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    t0 = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    model.eval()
-    load_s = time.perf_counter() - t0
-    eos = set(model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list)
-              else [model.generation_config.eos_token_id or tok.eos_token_id])
-    outputs, n_tokens, gen_s = [], 0, 0.0
-    for row in rows:
-        enc = tok.apply_chat_template(row["messages"][:-1], add_generation_prompt=True, return_tensors="pt",
-                                      return_dict=True)
-        t = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id or tok.eos_token_id)
-        gen_s += time.perf_counter() - t
-        new = out[0, enc["input_ids"].shape[1]:].tolist()
-        stopped = bool(new) and new[-1] in eos
-        n_tokens += len(new)
-        outputs.append({"text": tok.decode(new, skip_special_tokens=True), "stopped": stopped, "tokens": len(new)})
-    size = sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
-    return {"outputs": outputs, "load_s": load_s, "gen_s": gen_s, "tokens": n_tokens, "file_bytes": size}
+    gens = model.generate_many([r["messages"][:-1] for r in rows], max_tokens=max_new_tokens, temperature=0.0)
+    outputs = []
+    for g in gens:
+        if isinstance(g, Exception):
+            outputs.append({"text": None, "stopped": False, "tokens": 0, "latency_s": 0.0, "error": str(g)})
+        else:
+            outputs.append({"text": g.text, "stopped": g.finish_reason == "stop", "tokens": g.completion_tokens,
+                            "latency_s": g.latency_s})
+    # as in run_eval, the first answer (which pays one-off start-up work) is left out of the speed figures
+    timed = outputs[1:] if len(outputs) > 1 else outputs
+    return {"outputs": outputs, "load_s": load_s, "gen_s": sum(o["latency_s"] for o in timed),
+            "timed_items": len(timed), "tokens": sum(o["tokens"] for o in timed), "file_bytes": size}
 
 
 def evaluate_rows(kind: str, model_path: Path, rows: list[dict[str, Any]], *, max_new_tokens: int = 128,
+                  task_type: str | None = None, in_process: bool = False, n_resamples: int = 1000, seed: int = 0,
                   timeout: float = 3600) -> dict[str, Any]:
-    """Generate answers for ``rows`` with one model in a fresh process; score them; add speed and memory."""
+    """Answer ``rows`` with one model (in a fresh process unless ``in_process``), score the answers like
+    run_eval, and add speed, memory and stop-at-EOS figures."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        inp, out = Path(tmp) / "rows.json", Path(tmp) / "out.json"
-        inp.write_text(json.dumps(rows))
-        proc = subprocess.run([sys.executable, "-m", "specialize.export.quant_ladder", kind, str(model_path), str(inp),
-                               str(out), str(max_new_tokens)], capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0 or not out.is_file():
-            tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
-            raise UpstreamError(f"Evaluating {model_path} ({kind}) failed:\n{tail}",
-                                fix="Load the file by hand with the same runtime to see the full error.")
-        raw = json.loads(out.read_text())
-    items = []
-    for row, o in zip(rows, raw["outputs"]):
-        s = score_answer(o["text"], row["messages"][-1]["content"])
-        items.append({**s, "output": o["text"], "stopped": o["stopped"], "tokens": o["tokens"],
-                      "runaway": is_runaway(o["text"], o["stopped"])})
-    return {"items": items, "load_s": round(raw["load_s"], 3),
+    if in_process:
+        raw = generate_rows(kind, str(model_path), rows, max_new_tokens)
+        raw["peak_rss_mb"] = None  # this process holds more than the model: no honest figure
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            inp, out = Path(tmp) / "rows.json", Path(tmp) / "out.json"
+            inp.write_text(json.dumps(rows))
+            proc = subprocess.run([sys.executable, "-m", "specialize.export.quant_ladder", kind, str(model_path),
+                                   str(inp), str(out), str(max_new_tokens)], capture_output=True, text=True,
+                                  timeout=timeout)
+            if proc.returncode != 0 or not out.is_file():
+                tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
+                raise UpstreamError(f"Evaluating {model_path} ({kind}) failed:\n{tail}",
+                                    fix="Load the file by hand with the same runtime to see the full error.")
+            raw = json.loads(out.read_text())
+    task_type = task_type or task_type_for(rows)
+    items, metrics = score_outputs(task_type, rows, raw["outputs"], n_resamples=n_resamples, seed=seed)
+    return {"task_type": task_type, "items": items, "metrics": metrics, "load_s": round(raw["load_s"], 3),
             "tokens_per_s": round(raw["tokens"] / raw["gen_s"], 1) if raw["gen_s"] else None,
-            "seconds_per_item": round(raw["gen_s"] / max(1, len(rows)), 4),
+            "seconds_per_item": round(raw["gen_s"] / max(1, raw["timed_items"]), 4),
             "peak_rss_mb": raw["peak_rss_mb"], "file_bytes": raw["file_bytes"],
             "stopped_share": round(sum(i["stopped"] for i in items) / len(items), 4),
             "runaways": sum(i["runaway"] for i in items)}
 
 
 # -- paired statistics and the recommendation ----------------------------------------------------------------
-def primary_metric(rows: list[dict[str, Any]], requested: str = "auto") -> str:
-    if requested != "auto":
-        return requested
-    refs = [_json_obj(r["messages"][-1]["content"]) for r in rows]
-    return "json_field" if all(r is not None for r in refs) else "exact"
-
-
-def mean_ci(values: list[float], seed: int = 0) -> dict[str, float]:
-    import numpy as np
-    from scipy import stats
-
-    arr = np.asarray(values, dtype=float) * 100
-    mean = float(arr.mean())
-    if len(arr) < 2 or np.all(arr == arr[0]):
-        return {"mean": round(mean, 2), "ci_low": round(mean, 2), "ci_high": round(mean, 2)}
-    ci = stats.bootstrap((arr,), np.mean, n_resamples=2000, method="percentile", random_state=seed).confidence_interval
-    return {"mean": round(mean, 2), "ci_low": round(float(ci.low), 2), "ci_high": round(float(ci.high), 2)}
+def score_points(metrics: dict[str, Any], metric: str) -> dict[str, float | None]:
+    """A headline metric and its bootstrap interval, in points (0-100), for the ladder table and the card."""
+    value, ci = metrics.get(metric), metrics.get(f"{metric}_ci") or [None, None]
+    pts = lambda x: None if x is None else round(100 * x, 2)  # noqa: E731
+    return {"mean": pts(value), "ci_low": pts(ci[0] if ci[0] is not None else value),
+            "ci_high": pts(ci[1] if ci[1] is not None else value)}
 
 
 def paired_compare(reference: list[float], candidate: list[float], metric: str, seed: int = 0) -> dict[str, Any]:
@@ -186,10 +187,12 @@ def paired_compare(reference: list[float], candidate: list[float], metric: str, 
     import numpy as np
     from scipy import stats
 
+    from specialize.evaluation.metrics import GRADED
+
     ref, cand = np.asarray(reference, float), np.asarray(candidate, float)
     diff = (cand - ref) * 100
     out: dict[str, Any] = {"delta": round(float(diff.mean()), 2), "n": int(len(diff))}
-    if metric == "exact":
+    if metric not in GRADED:
         worse = int(((ref == 1) & (cand == 0)).sum())
         better = int(((ref == 0) & (cand == 1)).sum())
         out.update(test="mcnemar_exact", worse=worse, better=better,
@@ -210,11 +213,15 @@ def paired_compare(reference: list[float], candidate: list[float], metric: str, 
 
 def recommend(reference: dict[str, Any], files: dict[str, dict[str, Any]], metric: str, *,
               tolerance: float = 1.0, alpha: float = 0.05) -> dict[str, Any]:
-    """Mark each file within tolerance or not; recommend the smallest that is, and passes its checks."""
-    ref_scores = [i.get(metric) or 0.0 for i in reference["items"]]
+    """Mark each file within tolerance or not; recommend the smallest that is, and passes its checks.
+
+    ``metric`` is a run_eval per-item metric (``specialize.evaluation.metrics.PER_ITEM``)."""
+    from specialize.evaluation.metrics import item_values
+
+    ref_scores = item_values(metric, reference["items"])
     chosen, why = None, []
     for name, res in sorted(files.items(), key=lambda kv: kv[1]["file_bytes"]):
-        cand = [i.get(metric) or 0.0 for i in res["items"]]
+        cand = item_values(metric, res["items"])
         cmp = paired_compare(ref_scores, cand, metric)
         drop = -cmp["delta"]
         significant = cmp["p_value"] < alpha and drop > 0
@@ -238,8 +245,7 @@ def recommend(reference: dict[str, Any], files: dict[str, dict[str, Any]], metri
 def _main(argv: list[str]) -> None:
     kind, model, rows_path, out_path, max_new = argv
     rows = json.loads(Path(rows_path).read_text())
-    fn = eval_gguf if kind == "gguf" else eval_hf
-    res = fn(model, rows, int(max_new))
+    res = generate_rows(kind, model, rows, int(max_new))
     res["peak_rss_mb"] = _peak_rss_mb()
     Path(out_path).write_text(json.dumps(res))
 

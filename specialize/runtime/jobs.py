@@ -26,7 +26,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from specialize.runtime.errors import JobError, NotFound
-from specialize.runtime.workspace import workspace_root
+from specialize.runtime.workspace import workspace_root, write_text
 
 ACTIVE = ("queued", "running", "cancelling")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -46,8 +46,8 @@ def runs_root(root: Path | None = None) -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text(tmp, json.dumps(data, indent=2, default=str), arg=path.name)
+    os.replace(tmp, path)  # a rename replaces a planted symlink itself, never the file it points to
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -141,6 +141,31 @@ def _process_alive(pid: int | None, create_time: float | None) -> bool:
         return False
 
 
+def end_group(pgid: int | None, started_at: float | None = None) -> int:
+    """Kill whatever is left of a job's process group once its worker is gone; returns how many were killed.
+
+    The worker leads its own process group (``start_new_session``), so helpers it forked (LLM shards, data
+    loaders) share its group id. Only processes created no earlier than the worker are touched, so a recycled
+    id never reaches an unrelated process.
+    """
+    import psutil
+
+    if not pgid:
+        return 0
+    killed = 0
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if proc.pid == os.getpid() or os.getpgid(proc.pid) != pgid:
+                continue
+            if started_at is not None and proc.info["create_time"] + 1.0 < started_at:
+                continue
+            proc.kill()
+            killed += 1
+        except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied, PermissionError):
+            continue
+    return killed
+
+
 def start_job(
     kind: str,
     entry: str,
@@ -206,12 +231,30 @@ def start_job(
     return {"job_id": job_id, "run_dir": str(run_dir), "kind": kind, "state": "queued"}
 
 
+def _is_real_run_dir(path: Path, runs: Path) -> bool:
+    """A job folder is a real folder directly under ``runs/`` (itself inside the workspace): never a symlink,
+    and its job.json and state.json are plain files, so no job tool reads or acts on anything elsewhere."""
+    if path.is_symlink() or not path.is_dir() or path.resolve().parent != runs:
+        return False
+    return all(not (path / f).is_symlink() for f in ("job.json", "state.json", "launcher.json", "job.log"))
+
+
 def find_run_dir(job_id: str) -> Path:
-    if not job_id or "/" in job_id or "\\" in job_id or job_id.startswith("."):
-        raise NotFound(f"'{job_id}' is not a job id.", fix="Use an id from list_jobs.")
-    path = runs_root() / job_id
+    if not job_id or len(job_id) > 200 or "/" in job_id or "\\" in job_id or "\x00" in job_id \
+            or job_id.startswith("."):
+        shown = job_id if len(job_id) <= 80 else job_id[:80] + "..."
+        raise NotFound(f"Argument 'job_id' ({shown!r}) is not a job id.", fix="Use an id from list_jobs.")
+    ws = workspace_root()
+    runs = runs_root(ws).resolve()
+    if not str(runs).startswith(str(ws) + os.sep):
+        raise JobError(f"The runs folder {runs_root(ws)} is a symlink that leads out of the workspace {ws}.",
+                       fix="Replace runs/ with a real folder inside the workspace.")
+    path = runs / job_id
+    if os.path.lexists(path) and not _is_real_run_dir(path, runs):
+        raise JobError(f"Argument 'job_id': runs/{job_id} is a symlink (or holds one), not a job folder; job tools "
+                       "only act on real folders under runs/.", fix="Remove the link and use an id from list_jobs.")
     if not (path / "job.json").exists():
-        raise NotFound(f"No job with id '{job_id}' in {runs_root()}.", fix="Call list_jobs to see the known jobs.")
+        raise NotFound(f"No job with id '{job_id}' in {runs}.", fix="Call list_jobs to see the known jobs.")
     return path
 
 
@@ -248,6 +291,7 @@ def read_status(job_id: str) -> dict[str, Any]:
                 state["log_tail"] = tail(run_dir / "job.log", 20)
                 state["finished_at"] = now_iso()
                 write_json_atomic(run_dir / "state.json", state)
+                end_group(pid, state.get("pid_create_time"))  # its helpers die with it, not 30 s later
     state["run_dir"] = str(run_dir)
     state["label"] = job.get("label")
     state["attempts"] = job.get("attempts", 1)
@@ -287,16 +331,17 @@ def cancel(job_id: str, wait_seconds: float = 5.0) -> dict[str, Any]:
             except ProcessLookupError:
                 pass
             time.sleep(0.2)
+        end_group(pid, state.get("pid_create_time"))  # helpers that ignored SIGTERM or outlived the worker
     return read_status(job_id)
 
 
 def list_all() -> list[dict[str, Any]]:
     out = []
     for path in sorted(runs_root().iterdir()):
-        if (path / "job.json").exists() and (path / "state.json").exists():
+        if not path.is_symlink() and (path / "job.json").exists() and (path / "state.json").exists():
             try:
                 out.append(read_status(path.name))
-            except (OSError, json.JSONDecodeError, NotFound):
+            except (OSError, json.JSONDecodeError, NotFound, JobError):
                 continue
     return out
 

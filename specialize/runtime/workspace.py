@@ -4,19 +4,32 @@ Relative paths are taken relative to the workspace root. A path is refused when,
 and symlinks, it lands outside the workspace. Read-only inputs may also come from the package's bundled
 references (``builtin:tasks/support-triage/schema.json``) or from folders listed in
 ``SPECIALIZE_READ_ROOTS`` (for example a folder of local base models).
+
+Checking a path when the call starts is not enough for writes: a symlink planted inside an output folder
+(``out/summary.json -> /elsewhere``) would redirect the file. So every writer opens its files through
+``open_write`` (and ``write_text`` / ``write_bytes`` / ``make_dirs``), which refuses a symlink at the last
+component (``O_NOFOLLOW``) and checks, at write time, that a path lying in the workspace really lands there.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from importlib import resources
 from pathlib import Path
+from typing import IO, Annotated, Any
 
-from specialize.runtime.errors import NotFound, PathEscape
+from pydantic import AfterValidator, ValidationInfo
+
+from specialize.runtime.errors import InvalidInput, NotFound, PathEscape
 
 ENV_WORKSPACE = "SPECIALIZE_WORKSPACE"
 ENV_READ_ROOTS = "SPECIALIZE_READ_ROOTS"
 BUILTIN_PREFIX = "builtin:"
+MAX_PATH_CHARS = 1024  # longer than any real artifact path here, far below the kernel's 4096
+MAX_COMPONENT_BYTES = 255  # the usual file-name limit of Linux and macOS file systems
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 def workspace_root(create: bool = True) -> Path:
@@ -65,10 +78,7 @@ def resolve_path(
     """
     ws = (root or workspace_root()).resolve()
     text = os.fspath(value)
-    if not text.strip():
-        raise PathEscape(f"Argument '{arg}' is an empty path.", fix="Pass a path inside the workspace.")
-    if "\x00" in text:
-        raise PathEscape(f"Argument '{arg}' contains a NUL byte.", fix="Pass a plain file path.")
+    check_path_text(text, arg=arg)
 
     if text.startswith(BUILTIN_PREFIX):
         if for_write:
@@ -87,7 +97,11 @@ def resolve_path(
 
     raw = Path(text).expanduser()
     candidate = raw if raw.is_absolute() else ws / raw
-    resolved = candidate.resolve()  # follows symlinks, collapses '..'
+    try:
+        resolved = candidate.resolve()  # follows symlinks, collapses '..'
+    except (OSError, RuntimeError) as exc:  # a symlink loop, or a name the file system refuses
+        raise InvalidInput(f"Argument '{arg}' ({_short(text)}) cannot be resolved: {getattr(exc, 'strerror', None) or exc}.",
+                           fix="Pass a plain path inside the workspace, without looping symlinks.") from exc
     # bundled references are readable by absolute path too (a task card names files beside itself)
     allowed = [ws] if for_write else [ws, references_root().resolve(), *_read_roots()]
     if not any(_inside(resolved, r) for r in allowed):
@@ -112,3 +126,144 @@ def rel(path: Path, root: Path | None = None) -> str:
         return str(Path(path).resolve().relative_to(ws))
     except ValueError:
         return str(path)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A path shortened for an error message (a megabyte-long argument is not echoed back whole)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_path_text(text: str, *, arg: str) -> None:
+    """Refuse path text no file system would accept: empty, NUL bytes, unencodable, or too long.
+
+    Each refusal names the argument, so a caller learns which of several paths was wrong.
+    """
+    if not text.strip():
+        raise PathEscape(f"Argument '{arg}' is an empty path.", fix="Pass a path inside the workspace.")
+    if "\x00" in text:
+        raise PathEscape(f"Argument '{arg}' contains a NUL byte.", fix="Pass a plain file path.")
+    if len(text) > MAX_PATH_CHARS:
+        raise InvalidInput(f"Argument '{arg}' is a path of {len(text)} characters; at most {MAX_PATH_CHARS} are "
+                           "accepted.", fix="Pass a shorter path inside the workspace.")
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeError as exc:
+        raise InvalidInput(f"Argument '{arg}' ({_short(ascii(text))}) holds characters that cannot be a file "
+                           "name (a lone surrogate).", fix="Pass a path of valid Unicode text.") from exc
+    longest = max(len(part) for part in encoded.split(b"/"))
+    if longest > MAX_COMPONENT_BYTES:
+        raise InvalidInput(f"Argument '{arg}' ({_short(text)}) has a file or folder name of {longest} bytes; the "
+                           f"file system allows {MAX_COMPONENT_BYTES}.", fix="Use shorter names.")
+
+
+def check_stem(value: str, *, arg: str) -> str:
+    """A plain file-name stem: letters, digits, '.', '_', '+' and '-', no folder part, at most 128 characters.
+
+    Used for arguments that name files a tool creates (``export_gguf``'s ``name``), so they cannot climb out of
+    the output folder or point at an absolute path.
+    """
+    if not _STEM.fullmatch(value) or value in (".", "..") or ".." in value:
+        raise InvalidInput(
+            f"Argument '{arg}' ({_short(ascii(value))}) is not a plain file name.",
+            fix="Use 1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit, with no '/', "
+                "no '..' and no absolute path; the file is always created in the tool's output folder.")
+    return value
+
+
+def _shown(path: Path) -> str:
+    """A path as written in a refusal: relative to the workspace without following links, else absolute."""
+    ws = workspace_root(create=False)
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(ws))
+    except ValueError:
+        return str(path)
+
+
+def _guard_real_location(path: Path, *, arg: str) -> Path:
+    """The path with its parent folder resolved, refused when a path in the workspace really lands outside it."""
+    path = Path(os.path.abspath(path))
+    ws = workspace_root(create=False)
+    ws_as_named = Path(os.path.abspath(Path(os.environ.get(ENV_WORKSPACE) or "specialize-workspace").expanduser()))
+    real_parent = path.parent.resolve()
+    if (_inside(path, ws) or _inside(path, ws_as_named)) and not _inside(real_parent, ws):
+        raise PathEscape(
+            f"Writing '{arg}' at {_shown(path)} would leave the workspace {ws}: a folder on the way is a symlink to "
+            f"{real_parent}.", fix="Remove the symlinked folder or choose another output folder.")
+    return real_parent / path.name
+
+
+def make_dirs(path: Path | str, *, arg: str = "output") -> Path:
+    """``mkdir -p`` that refuses to create (or reuse) folders outside the workspace through a symlink."""
+    path = Path(path)
+    _guard_real_location(path / "_", arg=arg)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise InvalidInput(f"Argument '{arg}': {_shown(path)} exists and is not a folder.",
+                           fix="Choose another output folder or remove that file.") from exc
+    _guard_real_location(path / "_", arg=arg)  # a folder swapped for a link while it was being made
+    return path
+
+
+def open_write(path: Path | str, mode: str = "w", *, arg: str = "output", exclusive: bool = False,
+               **kwargs: Any) -> IO[Any]:
+    """Open a file for writing without following a symlink at its last component.
+
+    ``mode`` is ``"w"``, ``"wb"``, ``"a"`` or ``"ab"``; ``exclusive`` refuses an existing file (``O_EXCL``). A path
+    inside the workspace must also really lie inside it once its folders are resolved. Other keyword arguments
+    (encoding, buffering, newline) go to ``open``.
+    """
+    if mode.rstrip("b") not in ("w", "a"):
+        raise ValueError(f"open_write supports 'w', 'wb', 'a' and 'ab', not {mode!r}")
+    target = _guard_real_location(Path(path), arg=arg)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
+    if exclusive:
+        flags |= os.O_EXCL
+    try:
+        fd = os.open(target, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EEXIST and os.path.islink(target)):
+            raise PathEscape(f"Refusing to write '{arg}' through the symlink {_shown(Path(path))} (it points to "
+                             f"{os.readlink(target)}).", fix="Remove the link, or choose an output folder that "
+                             "holds no symlinks.") from exc
+        if exc.errno == errno.EEXIST:
+            raise InvalidInput(f"Argument '{arg}': {_shown(Path(path))} already exists.",
+                               fix="Choose a new name or remove the old file.") from exc
+        if exc.errno == errno.EISDIR:
+            raise InvalidInput(f"Argument '{arg}': {_shown(Path(path))} is a folder, not a file.",
+                               fix="Choose another output path.") from exc
+        raise
+    return os.fdopen(fd, mode, **kwargs)
+
+
+def write_text(path: Path | str, text: str, *, arg: str = "output", encoding: str = "utf-8") -> Path:
+    """Write a text file through ``open_write`` (no symlink followed, kept inside the workspace)."""
+    with open_write(path, "w", arg=arg, encoding=encoding) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_bytes(path: Path | str, data: bytes, *, arg: str = "output") -> Path:
+    """Write a binary file through ``open_write``."""
+    with open_write(path, "wb", arg=arg) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether an argument that may be a path or a name (a model, a tokenizer) is written as a path: absolute,
+    ``./``, ``~``, ``builtin:``, or with a ``..`` part. Such text is always resolved, and refused when it leaves
+    the workspace, rather than being passed on as a name."""
+    return text.startswith(("/", "./", "~", "\\", BUILTIN_PREFIX)) or ".." in text.replace("\\", "/").split("/")
+
+
+def _stem_field(value: str, info: ValidationInfo) -> str:
+    try:
+        return check_stem(value, arg=info.field_name or "name")
+    except InvalidInput as exc:  # a ValueError reaches the caller as a validation error naming the field
+        raise ValueError(str(exc)) from None
+
+
+FileStem = Annotated[str, AfterValidator(_stem_field)]
+"""A params field naming a file the tool creates: checked by ``check_stem`` while the arguments are validated."""

@@ -38,7 +38,7 @@ def load_model(path: str, method: Method, recipe: Recipe):
         model, _ = FastLanguageModel.from_pretrained(model_name=path, max_seq_length=recipe.max_seq_length,
                                                      load_in_4bit=True, dtype=None)
         model = FastLanguageModel.get_peft_model(
-            model, r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+            model, r=recipe.lora_r, layers_to_transform=adapted_layers(recipe, model.config), lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
             target_modules=recipe.target_modules, bias="none", random_state=recipe.seed,
             use_gradient_checkpointing="unsloth" if method.gradient_checkpointing else False)
         return model, None
@@ -61,14 +61,32 @@ def load_model(path: str, method: Method, recipe: Recipe):
         else:
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    return model, lora_config(recipe)
+    return model, lora_config(recipe, model.config)
 
 
-def lora_config(recipe: Recipe):
+def adapted_layers(recipe: Recipe, config: Any) -> list[int] | None:
+    """The decoder layers that get LoRA weights: all (None), or the last ``recipe.lora_layers``.
+
+    Adapting only the top of the network is the cheap end of LoRA: nothing below the lowest adapted layer
+    needs a gradient, so the backward pass stops there (on a CPU that is most of the cost of a step)."""
+    if recipe.lora_layers is None:
+        return None
+    total = int(getattr(config, "num_hidden_layers", 0) or 0)
+    if total <= 0:
+        raise InvalidInput("lora_layers needs the model's layer count, and its config has no num_hidden_layers.",
+                           fix="Leave lora_layers unset (adapt every layer) for this model.")
+    if recipe.lora_layers >= total:
+        return None
+    return list(range(total - recipe.lora_layers, total))
+
+
+def lora_config(recipe: Recipe, config: Any = None):
     from peft import LoraConfig
 
+    layers = adapted_layers(recipe, config) if config is not None else None
     return LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-                      target_modules=recipe.target_modules, bias="none", task_type="CAUSAL_LM")
+                      target_modules=recipe.target_modules, bias="none", task_type="CAUSAL_LM",
+                      layers_to_transform=layers)
 
 
 def common_args(recipe: Recipe, method: Method, run_dir: Path, has_eval: bool) -> dict[str, Any]:
@@ -105,6 +123,8 @@ def common_args(recipe: Recipe, method: Method, run_dir: Path, has_eval: bool) -
         report_to="none",
         disable_tqdm=True,
         dataloader_pin_memory=method.device == "cuda",
+        # Batches of similar length waste less compute on padding (rows of one task vary 5x in length).
+        train_sampling_strategy="group_by_length" if recipe.group_by_length else "random",
     )
 
 

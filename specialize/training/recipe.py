@@ -36,6 +36,7 @@ class Recipe(BaseModel):
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    lora_layers: int | None = Field(None, ge=1, le=1024)
     learning_rate: float = Field(2e-4, gt=0, le=1.0)
     lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts",
                                "polynomial", "inverse_sqrt"] = "cosine"
@@ -50,6 +51,7 @@ class Recipe(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 42
     packing: bool = True
+    group_by_length: bool = False
     loss_on: Literal["assistant", "all"] = "assistant"
     logging_steps: int = Field(1, ge=1)
     eval_steps: int = Field(100, ge=1)

@@ -53,9 +53,39 @@ def test_lookups():
     assert pricing.gpu("h100").name == "H100-80GB"
     with pytest.raises(InvalidInput, match="several"):
         pricing.gpu("a100")
-    with pytest.raises(NotFound, match="Use one of"):
-        pricing.frontier_model("gpt-4o")
+    with pytest.raises(NotFound, match="Use one of") as err:
+        pricing.frontier_model("gpt-3-davinci")
+    assert "gpt-4.1" in err.value.fix and "frontier_input_price_per_m" in err.value.fix
     small = pricing.serving_throughput(4, "A100-80GB")  # scaled from the 8B row
     assert small.scaled_from_b == 8 and (small.low, small.high) == (6000, 10000)
     with pytest.raises(NotFound, match="rows cover"):
         pricing.serving_throughput(20, "A100-80GB")
+
+
+# Every model the seeds and the playbooks name, priced by hand from the table entry's quoted source.
+NAMED = {"gpt-4.1": (2.00, 8.00), "gpt-4o": (2.50, 10.00), "gpt-4o-mini": (0.15, 0.60), "gpt-4.1-mini": (0.40, 1.60),
+         "claude-sonnet-4.5": (3.00, 15.00), "claude-opus-4.6": (5.00, 25.00), "claude-haiku-4.5": (1.00, 5.00),
+         "gemini-2.5-pro": (1.25, 10.00), "gemini-2.5-flash": (0.30, 2.50), "llama-3.3-70b": (1.04, 1.04)}
+
+
+@pytest.mark.parametrize("name, prices", NAMED.items())
+def test_models_the_seeds_and_playbooks_name_are_priced(name, prices):
+    m = pricing.frontier_model(name)
+    assert (m.input_per_m, m.output_per_m) == prices
+    assert m.as_of >= "2026-01" and len(m.source) > 20
+
+
+def test_thresholds_and_defaults_are_dated_and_complete():
+    from specialize.assess import thresholds as th
+
+    for table in (th.thresholds(), th.defaults()):
+        for name, entry in table.entries.items():
+            assert entry.source and entry.as_of, name
+    assert th.threshold("spend_weak_below_usd") < th.threshold("spend_strong_from_usd") < \
+        th.threshold("spend_certain_from_usd")
+    assert "worth checking" in th.spend_band(800) and "strong candidate" in th.spend_band(3000)
+    assert th.defaults().get("retrain_every_months").named("often") == 1
+    raw = yaml.safe_load((references_root() / "economics" / "thresholds.yaml").read_text())
+    raw["payback_limit_months"]["as_of"] = "soon"
+    with pytest.raises(ValueError, match="as_of"):
+        th._Table(entries=raw)

@@ -101,3 +101,35 @@ def test_unknown_job_is_a_clear_error(workspace):
     assert "list_jobs" in str(err.value)
     with pytest.raises(NotFound):
         job_status(JobIdParams(job_id="../../etc"))
+
+
+def _child_of(handle):
+    path = jobs.find_run_dir(handle["job_id"]) / "child.pid"
+    return int(_wait_for(lambda: path.exists() and path.read_text()))
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    import psutil
+
+    return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_helpers_of_a_killed_worker_are_ended_when_it_is_found_dead(workspace):
+    handle = jobs.start_job("helpers", "tests.helpers.job_entries:spawn_helper_and_wait", {})
+    child = _child_of(handle)
+    running = _wait_for(lambda: (s := jobs.read_status(handle["job_id"]))["state"] == "running" and s.get("pid") and s)
+    os.kill(running["pid"], signal.SIGKILL)  # the worker alone, as an out-of-memory kill would
+    final = _wait_for(lambda: (s := jobs.read_status(handle["job_id"]))["state"] != "running" and s)
+    assert final["state"] == "failed"
+    _wait_for(lambda: _gone(child), timeout=5)
+
+
+def test_cancel_ends_the_helpers_too(workspace):
+    handle = jobs.start_job("helpers", "tests.helpers.job_entries:spawn_helper_and_wait", {})
+    child = _child_of(handle)
+    assert jobs.cancel(handle["job_id"])["state"] == "cancelled"
+    _wait_for(lambda: _gone(child), timeout=5)

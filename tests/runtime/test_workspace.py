@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from specialize.runtime.errors import NotFound, PathEscape
-from specialize.runtime.workspace import resolve_path, workspace_root
+from specialize.runtime.errors import InvalidInput, NotFound, PathEscape
+from specialize.runtime.workspace import (check_stem, make_dirs, open_write, resolve_path, workspace_root, write_bytes,
+                                          write_text)
 
 
 def test_relative_paths_land_in_the_workspace(workspace):
@@ -72,3 +73,83 @@ def test_bundled_references_are_readable_by_absolute_path_but_not_writable(works
     assert resolve_path(str(inside), arg="schema", must_exist=True) == inside.resolve()
     with pytest.raises(PathEscape):
         resolve_path(str(inside), arg="out", for_write=True)
+
+
+@pytest.mark.parametrize("bad", ["x" * 5000, "a/" * 600 + "f", "d/" + "n" * 300 + ".jsonl", "x" * 1_000_000])
+def test_over_long_paths_are_a_clear_error_naming_the_argument(workspace, bad):
+    with pytest.raises(InvalidInput) as err:
+        resolve_path(bad, arg="input_path", must_exist=True)
+    text = str(err.value)
+    assert "'input_path'" in text and "Fix:" in text and len(text) < 500
+
+
+def test_unencodable_path_text_is_refused(workspace):
+    with pytest.raises(InvalidInput) as err:
+        resolve_path("data/\ud800.jsonl", arg="eval_set")
+    assert "'eval_set'" in str(err.value)
+
+
+def test_a_symlink_loop_is_a_clear_error(workspace):
+    (workspace / "loop").symlink_to(workspace / "loop")
+    with pytest.raises((InvalidInput, NotFound)) as err:
+        resolve_path("loop/x", arg="dataset", must_exist=True)
+    assert "'dataset'" in str(err.value)
+
+
+def test_open_write_refuses_symlinked_files_dangling_or_not(workspace, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kept.txt").write_text("keep")
+    (workspace / "out").mkdir()
+    (workspace / "out" / "dangling.json").symlink_to(outside / "new.json")
+    (workspace / "out" / "existing.txt").symlink_to(outside / "kept.txt")
+    (workspace / "out" / "inside.txt").symlink_to(workspace / "out" / "real.txt")  # even one staying inside
+    for name in ("dangling.json", "existing.txt", "inside.txt"):
+        for mode in ("w", "a", "wb"):
+            with pytest.raises(PathEscape) as err:
+                open_write(workspace / "out" / name, mode, arg="out_dir")
+            assert "'out_dir'" in str(err.value) and "symlink" in str(err.value)
+    assert sorted(p.name for p in outside.iterdir()) == ["kept.txt"] and (outside / "kept.txt").read_text() == "keep"
+    assert not (workspace / "out" / "real.txt").exists()
+
+
+def test_writes_through_a_symlinked_folder_that_leads_out_are_refused(workspace, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (workspace / "linked").symlink_to(outside)
+    with pytest.raises(PathEscape):
+        write_text(workspace / "linked" / "x.txt", "x", arg="output")
+    with pytest.raises(PathEscape):
+        make_dirs(workspace / "linked" / "sub", arg="out_dir")
+    assert list(outside.iterdir()) == []
+    (workspace / "real").mkdir()
+    (workspace / "alias").symlink_to(workspace / "real")  # a folder link that stays inside is fine
+    write_text(workspace / "alias" / "ok.txt", "ok")
+    assert (workspace / "real" / "ok.txt").read_text() == "ok"
+
+
+def test_open_write_plain_files_truncate_append_and_exclusive(workspace):
+    path = workspace / "f.txt"
+    write_text(path, "one\n")
+    write_text(path, "two\n")
+    with open_write(path, "a") as fh:
+        fh.write("three\n")
+    assert path.read_text() == "two\nthree\n"
+    with pytest.raises(InvalidInput):
+        open_write(path, "w", exclusive=True)
+    write_bytes(workspace / "b.bin", b"\x00\x01")
+    assert (workspace / "b.bin").read_bytes() == b"\x00\x01"
+    with pytest.raises(InvalidInput):
+        make_dirs(path, arg="out_dir")  # a file where a folder should be
+
+
+@pytest.mark.parametrize("bad", ["../x", "/abs/x", "a/b", "..", ".hidden", "", "x" * 200, "a\x00b", "~", "a b"])
+def test_file_stems_are_plain_names(bad):
+    with pytest.raises(InvalidInput) as err:
+        check_stem(bad, arg="name")
+    assert "'name'" in str(err.value)
+
+
+def test_good_file_stems_pass():
+    for good in ("tiny", "tiny-v1.2", "Qwen2.5-0.5B_sft+dpo"):
+        assert check_stem(good, arg="name") == good

@@ -13,7 +13,7 @@ from specialize.cli.skills_install import bundled_skills, install_skills
 from specialize.runtime.catalog import load_all
 
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
-TOOL_VERBS = ("estimate_", "assess_", "generate_", "validate_", "split_", "train_", "run_", "plan_", "release_",
+TOOL_VERBS = ("estimate_", "assess_", "decide_", "generate_", "validate_", "split_", "train_", "run_", "plan_", "release_",
               "compare_", "export_", "job_", "list_jobs")
 SKILLS = bundled_skills()
 EXPECTED = {"model-economics", "training-data-pipeline", "llm-as-judge-evaluation", "small-model-finetuning"}

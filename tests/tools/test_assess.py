@@ -69,7 +69,8 @@ def test_missing_answers_become_labelled_assumptions():
     for field in AssessParams.model_fields:
         assert field in labelled, field
     assert r.recommendation == "prompting"  # nothing known: prompt first
-    assert set(r.answers_used) == set(AssessParams.model_fields)
+    unfilled = {k for k, v in r.answers_used.model_dump().items() if v is None}
+    assert unfilled == {"monthly_api_spend_usd", "task_type"}  # every other question got an assumed answer
     assert (r.model_size_min_b, r.model_size_max_b) == (1, 9)
     given = assess(AssessParams(task_scope="single_task"))
     assert not any(a.startswith("task_scope") for a in given.assumptions)
@@ -78,9 +79,9 @@ def test_missing_answers_become_labelled_assumptions():
 def test_logs_imply_examples_and_spend_implies_teacher():
     r = assess(AssessParams(monthly_api_spend_usd=3000, production_data="logs_without_feedback",
                             task_type="classification"))
-    assert r.answers_used["num_examples"] == 1000
-    assert r.answers_used["teacher_performs_well"] is True
-    assert r.answers_used["latency_or_cost_pressure"] is True
+    assert r.answers_used.num_examples == 1000
+    assert r.answers_used.teacher_performs_well is True
+    assert r.answers_used.latency_or_cost_pressure is True
     assert r.recommendation == "distillation"
     assert (r.model_size_min_b, r.model_size_max_b) == (0.5, 3)
 
@@ -114,3 +115,16 @@ def test_through_mcp(workspace):
     good, bad = asyncio.run(go())
     assert not good.is_error and good.structured_content["recommendation"] == "rag"
     assert bad.is_error and "task_scope" in bad.content[0].text
+
+
+def test_spend_bands_come_from_the_one_threshold_table():
+    from specialize.assess.thresholds import threshold
+
+    weak, strong = threshold("spend_weak_below_usd"), threshold("spend_strong_from_usd")
+    assert (weak, strong) == (500, 2000)
+    # $800 a month with every other sign in favour: worth checking, not yet strong (the contradiction).
+    r = run(monthly_api_spend_usd=800)
+    assert r.case == "mixed" and "$500-2,000 band" in r.reasons[0]
+    assert run(monthly_api_spend_usd=1999).case == "mixed"
+    assert run(monthly_api_spend_usd=2000).case == "strong"
+    assert run(monthly_api_spend_usd=499).case == "weak"

@@ -166,9 +166,9 @@ def test_impossible_inputs_name_the_field(params, field):
 def test_unknown_model_lists_known_names_and_explicit_prices():
     with pytest.raises(NotFound) as err:
         break_even(BreakEvenParams(monthly_requests=10, avg_input_tokens=1, avg_output_tokens=1,
-                                   frontier_model="gpt-4o"))
+                                   frontier_model="gpt-3-davinci"))
     text = str(err.value)
-    assert "gpt-4o" in text and "claude-opus-4.6" in text and "mistral-small" in text
+    assert "gpt-3-davinci" in text and "gpt-4.1" in text and "claude-opus-4.6" in text and "mistral-small" in text
     assert "frontier_input_price_per_m" in text
 
 
@@ -242,7 +242,7 @@ def test_mcp_in_memory_call_and_errors(workspace):
             ok = await client.call_tool("estimate_break_even", SEED)
             bad = await client.call_tool("estimate_break_even", {"monthly_requests": -5})
             unknown = await client.call_tool("estimate_break_even", {
-                "monthly_requests": 10, "avg_input_tokens": 1, "avg_output_tokens": 1, "frontier_model": "gpt-4o"})
+                "monthly_requests": 10, "avg_input_tokens": 1, "avg_output_tokens": 1, "frontier_model": "gpt-3-davinci"})
             return ok, bad, unknown
 
     ok, bad, unknown = asyncio.run(go())
@@ -286,3 +286,13 @@ def test_fragile_case_is_weak():
     assert r.viable and r.break_even_months < 12
     assert {s.name: s.break_even_months for s in r.sensitivity}["half_volume"] is None
     assert r.verdict == "weak" and any(reason.startswith("Fragile") for reason in r.reasons)
+
+
+def test_data_and_upkeep_defaults_are_listed_not_silently_zero():
+    r = break_even(BreakEvenParams(**SEED))
+    listed = " ".join(r.assumptions)
+    assert "data_cost_usd not given" in listed and "monthly_maintenance_usd not given" in listed
+    given = break_even(BreakEvenParams(data_cost_usd=1500, monthly_maintenance_usd=400, **SEED))
+    assert not any("not given" in a for a in given.assumptions if "data_cost" in a or "maintenance" in a)
+    # 4,500 + 1,500 upfront against 5,000 - 200 - 400 = 4,400 a month.
+    assert given.break_even_months == pytest.approx(6000 / 4400)

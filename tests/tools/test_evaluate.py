@@ -62,7 +62,7 @@ def test_extraction_metrics_buckets_and_provenance(workspace):
         assert server.counters.bodies[0]["messages"][0]["content"] == "You are a careful triage assistant."
         assert server.counters.bodies[0]["temperature"] == 0.0
     assert res.n == 6 and res.rejected == 2
-    m = res.metrics
+    m = res.metrics.model_dump()
     assert m["parse_rate"] == pytest.approx(5 / 6)
     assert m["schema_pass_rate"] == pytest.approx(4 / 6)
     assert m["exact_match"] == pytest.approx(2 / 6)
@@ -70,6 +70,8 @@ def test_extraction_metrics_buckets_and_provenance(workspace):
     assert m["accuracy"] == pytest.approx(4 / 6)  # category right on t0, t1, t2, t5
     assert m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
     doc = json.loads((workspace / res.results_path).read_text())
+    # the typed headline dumps to exactly the file's flat metrics (less the per-class and per-field tables)
+    assert m == {k: v for k, v in doc["metrics"].items() if not isinstance(v, dict) and k != "error_types"}
     assert doc["eval_set"]["sha256"] and doc["model"]["ref"] == "openai/scripted"
     assert doc["latency_s"]["p95"] > 0 and doc["tokens_per_s"] > 0
     assert all(e["cost_usd"] == pytest.approx(36 / 3600 * e["latency_s"]) for e in doc["examples"])
@@ -98,8 +100,8 @@ def test_classification_and_tool_call(workspace):
     with FakeOpenAIServer(lambda b: answers[b["messages"][-1]["content"]]) as server:
         res = run_eval(RunEvalParams(model="openai/x", api_base=server.url, eval_set="cls.jsonl",
                                      task_type="classification"))
-    assert res.metrics["accuracy"] == pytest.approx(2 / 3)
-    assert res.metrics["macro_f1"] == pytest.approx((0.8 + 0.0) / 2)
+    assert res.metrics.accuracy == pytest.approx(2 / 3)
+    assert res.metrics.macro_f1 == pytest.approx((0.8 + 0.0) / 2)
 
     tool_rows = [("weather in Paris", {"name": "get_weather", "arguments": {"city": "Paris"}},
                   {"name": "get_weather", "arguments": {"city": "paris"}}),
@@ -115,8 +117,8 @@ def test_classification_and_tool_call(workspace):
     with FakeOpenAIServer(lambda b: tanswers[b["messages"][-1]["content"]]) as server:
         res = run_eval(RunEvalParams(model="openai/x", api_base=server.url, eval_set="tools.jsonl",
                                      task_type="tool_call"))
-    assert res.metrics["tool_name_accuracy"] == pytest.approx(2 / 3)
-    assert res.metrics["argument_accuracy"] == pytest.approx(1 / 3)
+    assert res.metrics.tool_name_accuracy == pytest.approx(2 / 3)
+    assert res.metrics.argument_accuracy == pytest.approx(1 / 3)
 
 
 def test_large_set_runs_as_job(workspace):
@@ -136,7 +138,7 @@ def test_embedded_gguf_eval(workspace):
     _write_set(workspace, extra_bad=False)
     res = run_eval(RunEvalParams(model="embedded:smollm2-135m", eval_set="eval.jsonl", task_type="extraction",
                                  label_field="category", limit=2, max_tokens=24))
-    assert res.n == 2 and res.latency_s["p50"] > 0 and res.tokens_per_s > 0
+    assert res.n == 2 and res.latency_s.p50 > 0 and res.tokens_per_s > 0
     assert res.cost_per_1k_requests_usd == 0.0
 
 
@@ -150,7 +152,7 @@ def test_task_card_fills_scoring_settings(workspace):
         res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
                                      task_card="task/task.yaml", output="evals/card.json"))
     assert res.primary_metric == "critical_field_accuracy"
-    assert res.metrics["schema_pass_rate"] == pytest.approx(4 / 6) and res.metrics["accuracy"] == pytest.approx(4 / 6)
+    assert res.metrics.schema_pass_rate == pytest.approx(4 / 6) and res.metrics.accuracy == pytest.approx(4 / 6)
     doc = json.loads((workspace / res.results_path).read_text())
     assert doc["task_type"] == "json_extraction"
 

@@ -9,20 +9,42 @@ from pathlib import Path
 import pytest
 
 from specialize.export.modelcard import ollama_template, parse_modelfile, render_ollama_template, stop_tokens
-from specialize.export.quant_ladder import load_golden, paired_compare, recommend, score_answer
+from specialize.export.quant_ladder import (ladder_metric, load_golden, paired_compare, recommend, score_outputs,
+                                              task_type_for)
 from specialize.runtime import jobs
 from specialize.runtime.errors import InvalidInput
 from tests.helpers.tiny_run import CONVERSATIONS, train_tiny_run
 
 
 # -- fast: scorer, statistics, Modelfile template ------------------------------------------------------------
-def test_score_answer_exact_and_json_fields():
+def test_ladder_scores_with_run_eval_metrics():
+    from specialize.evaluation.metrics import aggregate, score_example
+
     ref = '{"category": "billing", "priority": "high"}'
-    assert score_answer(ref, ref) == {"exact": 1.0, "json_valid": 1.0, "json_field": 1.0}
-    half = score_answer('{"category": "billing", "priority": "low"}', ref)
-    assert half["exact"] == 0.0 and half["json_field"] == 0.5
-    assert score_answer("not json", ref)["json_valid"] == 0.0
-    assert score_answer(" feature request ", "feature request") == {"exact": 1.0}
+    rows = [{"messages": [{"role": "user", "content": f"ticket {i}"}, {"role": "assistant", "content": ref}]}
+            for i in range(4)]
+    answers = [ref, '{"category": "billing", "priority": "low"}', "not json", None]
+    outputs = [{"text": a, "stopped": a is not None, "tokens": 3} for a in answers]
+    assert task_type_for(rows) == "extraction"
+    assert ladder_metric("extraction", "auto") == "field_match"
+    assert ladder_metric("extraction", "exact") == "exact_match"
+    items, metrics = score_outputs("extraction", rows, outputs, n_resamples=200, seed=3)
+    assert [i["field_match"] if "field_match" in i else None for i in items] == [1.0, 0.5, 0.0, None]
+    assert [i["runaway"] for i in items] == [False, False, False, True]
+    assert metrics["field_match"] == 1.5 / 4 and metrics["exact_match"] == 0.25
+    # the very numbers run_eval would report for these answers, interval included
+    recs = [score_example("extraction", a, ref, label_field=None, critical_fields=[]) for a in answers]
+    expected = aggregate("extraction", recs, label_field=None, critical_fields=[], n_resamples=200, seed=3)
+    assert metrics == {k: v for k, v in expected.items() if not isinstance(v, dict) and k != "error_types"}
+    # a free-text reference makes it a whole-answer match, and json_field then cannot apply
+    text_rows = rows[:1] + [{"messages": [{"role": "user", "content": "x"},
+                                          {"role": "assistant", "content": "feature request"}]}]
+    assert task_type_for(text_rows) == "classification" and ladder_metric("classification", "exact") == "accuracy"
+    with pytest.raises(InvalidInput, match="json_field"):
+        ladder_metric("classification", "json_field")
+    _, text_metrics = score_outputs("classification", text_rows[1:], [{"text": " Feature  request", "stopped": True,
+                                                                        "tokens": 2}], n_resamples=200)
+    assert text_metrics["accuracy"] == 1.0
 
 
 def test_load_golden_rejects_rows_with_reasons(tmp_path):
@@ -40,17 +62,19 @@ def test_load_golden_rejects_rows_with_reasons(tmp_path):
 def test_paired_statistics_and_recommendation():
     ref = [1.0] * 40
     worse = [1.0] * 30 + [0.0] * 10
-    cmp = paired_compare(ref, worse, "exact")
+    cmp = paired_compare(ref, worse, "exact_match")
+    assert cmp["test"] == "mcnemar_exact"
     assert cmp["delta"] == -25.0 and cmp["worse"] == 10 and cmp["p_value"] < 0.01
     assert cmp["ci_high"] < 0
-    same = paired_compare(ref, ref, "exact")
+    same = paired_compare(ref, ref, "exact_match")
     assert same["p_value"] == 1.0 and same["delta"] == 0.0
+    assert paired_compare(ref, [0.5] * 40, "field_match")["test"] == "wilcoxon"
 
     def res(scores, size, runaways=0):
-        return {"items": [{"exact": s} for s in scores], "file_bytes": size, "runaways": runaways}
+        return {"items": [{"exact_match": bool(s)} for s in scores], "file_bytes": size, "runaways": runaways}
 
     files = {"q8_0": res(ref, 200), "q4_k_m": res(worse, 100), "q2": res(ref, 50, runaways=1)}
-    rec = recommend(res(ref, 400), files, "exact", tolerance=1.0)
+    rec = recommend(res(ref, 400), files, "exact_match", tolerance=1.0)
     assert rec["recommended"] == "q8_0"
     assert files["q4_k_m"]["within_tolerance"] is False and files["q2"]["within_tolerance"] is False
 
@@ -70,6 +94,29 @@ def test_ollama_template_with_a_default_system_prompt():
         assert render_ollama_template(go, system, "hi") == render(msgs)
     assert stop_tokens("<|endoftext|>", render([{"role": "user", "content": "x"}])) == ["<|endoftext|>",
                                                                                          "<|im_end|>"]
+
+
+@pytest.mark.slow
+def test_ladder_and_run_eval_score_a_real_gguf_alike(workspace):
+    """The ladder answers and scores through run_eval's code: same answers, same metrics, same intervals."""
+    from specialize.tools.evaluate import RunEvalParams, evaluate
+
+    from specialize.export.quant_ladder import evaluate_rows
+    from specialize.runtime.embedded import embedded_gguf_path
+
+    rows = [{"messages": c} for c in CONVERSATIONS]
+    (workspace / "golden.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    doc = evaluate(RunEvalParams(model="embedded:smollm2-135m", eval_set="golden.jsonl", task_type="classification",
+                                 max_tokens=12))
+    alone = evaluate_rows("gguf", embedded_gguf_path(), rows, max_new_tokens=12)
+    here = evaluate_rows("gguf", embedded_gguf_path(), rows, max_new_tokens=12, in_process=True)
+    assert [i["output"] for i in alone["items"]] == [e["prediction"] for e in doc["examples"]]
+    assert [i["output"] for i in here["items"]] == [e["prediction"] for e in doc["examples"]]
+    headline = {k: v for k, v in doc["metrics"].items() if not isinstance(v, dict) and k != "error_types"}
+    assert alone["metrics"] == headline == here["metrics"] and "accuracy_ci" in headline
+    assert alone["task_type"] == "classification"  # one golden answer is free text
+    assert alone["peak_rss_mb"] > 50 and here["peak_rss_mb"] is None  # memory only where it is the model's own
+    assert alone["tokens_per_s"] > 0 and alone["load_s"] > 0
 
 
 # -- slow: the real thing -------------------------------------------------------------------------------------

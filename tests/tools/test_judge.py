@@ -57,20 +57,20 @@ def test_position_bias_is_exposed_and_neutralised(workspace):
         fwd = run_pairwise_judge(_params(server, [x, y]))
         rev = run_pairwise_judge(_params(server, [y, x]))
     s, r = fwd.pairs[0], rev.pairs[0]
-    assert s["n_items"] == n and s["judge_failures"] == 0
-    assert s["position_consistency"] < 0.6  # the planted bias shows up as inconsistency ...
-    assert s["position_a_preference"] > 0.7  # ... and as a preference for whatever is shown first
+    assert s.n_items == n and s.judge_failures == 0
+    assert s.position_consistency < 0.6  # the planted bias shows up as inconsistency ...
+    assert s.position_a_preference > 0.7  # ... and as a preference for whatever is shown first
     assert any("position bias" in w for w in fwd.warnings)
     report = (workspace / fwd.report_path).read_text()
     assert "position consistency" in report and "Warning" in report
     # swapped protocol: listing order does not move the verdict, and the truly better model still leads
-    assert s["win_rate_ties_half"] + r["win_rate_ties_half"] == pytest.approx(1.0)
-    assert s["win_rate_ties_half"] > 0.5
+    assert s.win_rate_ties_half + r.win_rate_ties_half == pytest.approx(1.0)
+    assert s.win_rate_ties_half > 0.5
     # while a single-order judge would have been badly biased toward the first position
     recs = json.loads((workspace / fwd.judgments_path).read_text())["records"]
     first_only = [c["outcome"] for rec in recs for c in rec["calls"] if c["first_is_a"]]
     assert first_only.count("win") / n > 0.75
-    assert s["ci_low"] < s["win_rate_ties_half"] < s["ci_high"]
+    assert s.ci_low < s.win_rate_ties_half < s.ci_high
 
 
 def test_equal_models_are_a_coin_flip_and_rerun_is_free(workspace):
@@ -83,10 +83,10 @@ def test_equal_models_are_a_coin_flip_and_rerun_is_free(workspace):
         assert calls == 2 * n
         again = run_pairwise_judge(_params(server, [x, y]))
         assert server.counters.requests == calls  # every judgment came from the cache
-    assert again.calls["http_calls"] == 0 and again.calls["cache_hits"] == 2 * n
+    assert again.calls.http_calls == 0 and again.calls.cache_hits == 2 * n
     s = res.pairs[0]
-    assert s["ci_low"] <= 0.5 <= s["ci_high"]
-    assert s["sign_test_p"] > 0.05
+    assert s.ci_low <= 0.5 <= s.ci_high
+    assert s.sign_test_p > 0.05
     assert again.pairs == res.pairs
 
 
@@ -100,9 +100,9 @@ def test_malformed_output_is_retried_then_recorded(workspace):
     with FakeOpenAIServer(scripted_judge(bias=0.0)) as server:
         res = run_pairwise_judge(_params(server, [x, y], retries=2))
     s = res.pairs[0]
-    assert s["n_items"] == 5  # nothing dropped
-    assert s["judge_failures"] == 1 and s["wins"] == 4
-    assert res.calls["malformed_retries"] == 2 + 2 * 2  # FLAKY: one re-ask each order; ALWAYS_BAD: two each
+    assert s.n_items == 5  # nothing dropped
+    assert s.judge_failures == 1 and s.wins == 4
+    assert res.calls.malformed_retries == 2 + 2 * 2  # FLAKY: one re-ask each order; ALWAYS_BAD: two each
     assert any("judge failure" in w for w in res.warnings)
 
 
@@ -116,15 +116,15 @@ def test_three_models_bradley_terry_and_human_validation(workspace):
     with FakeOpenAIServer(scripted_judge(bias=0.0)) as server:
         res = run_pairwise_judge(_params(server, files, human_labels="human.jsonl"))
     bt = res.bradley_terry
-    assert bt["strong"]["strength"] > bt["mid"]["strength"] > bt["weak"]["strength"]
-    assert bt["strong"]["low"] <= bt["strong"]["strength"] <= bt["strong"]["high"]
-    assert res.judge_validation["agreement"] == 1.0 and res.judge_validation["n"] == n
+    assert bt["strong"].strength > bt["mid"].strength > bt["weak"].strength
+    assert bt["strong"].low <= bt["strong"].strength <= bt["strong"].high
+    assert res.judge_validation.agreement == 1.0 and res.judge_validation.n == n
     assert not any("human labels" in w for w in res.warnings)
     # a biased judge disagrees with the same humans, and every report says so
     with FakeOpenAIServer(scripted_judge(bias=0.9)) as server:
         res2 = run_pairwise_judge(_params(server, files[::2], human_labels="human.jsonl",
                                           output_dir="judgments/biased"))
-    assert res2.judge_validation["agreement"] < 0.8
+    assert res2.judge_validation.agreement < 0.8
     assert "human labels" in (workspace / res2.report_path).read_text()
 
 

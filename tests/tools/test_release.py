@@ -43,7 +43,7 @@ def test_all_criteria_pass_gives_ship(workspace):
                   "safety": "pass", "format_validity": "pass", "cost": "pass"}, [x.detail for x in res.criteria]
     assert res.decision == "ship"
     tm = res.criteria[0].values
-    assert abs(tm["diff"] - 60 / 600) < 1e-9 and tm["p_value"] < 1e-10
+    assert abs(tm.diff - 60 / 600) < 1e-9 and tm.p_value < 1e-10
 
 
 def test_small_gain_not_significant_and_each_failure(workspace):
@@ -60,8 +60,8 @@ def test_small_gain_not_significant_and_each_failure(workspace):
         safety=SafetyRates(harmful_refusal_candidate=0.90, harmful_refusal_baseline=0.95),
         max_cost_per_request_usd=0.0005))
     by = {x.name: x for x in res.criteria}
-    assert by["task_metric"].status == "fail" and by["task_metric"].values["p_value"] > 0.05
-    assert by["regression_suite"].status == "fail" and by["regression_suite"].values["regressions"] == ["r2"]
+    assert by["task_metric"].status == "fail" and by["task_metric"].values.p_value > 0.05
+    assert by["regression_suite"].status == "fail" and by["regression_suite"].values.regressions == ["r2"]
     assert by["capability_preservation"].status == "fail"
     assert by["safety"].status == "fail"
     assert by["format_validity"].status == "fail"
@@ -87,12 +87,12 @@ def test_ship_over_frontier_rules(workspace):
     c = _write(workspace, "cand", [True] * 96 + [False] * 4, cost=0.0001, p95=0.3)
     f_exp = _write(workspace, "frontier", [True] * 99 + [False], cost=0.001, p95=0.9)
     r = release_gate(ReleaseGateParams(candidate=c, frontier=f_exp)).ship_over_frontier
-    assert r.status == "pass" and r.values["rule_much_cheaper"] and r.values["times_cheaper"] >= 5
+    assert r.status == "pass" and r.values.rule_much_cheaper and r.values.times_cheaper >= 5
     f_cheap = _write(workspace, "frontier2", [True] * 99 + [False], cost=0.0003, p95=0.9)  # only 3x cheaper
     r2 = release_gate(ReleaseGateParams(candidate=c, frontier=f_cheap)).ship_over_frontier
     assert r2.status == "fail"
     f_worse = _write(workspace, "frontier3", [True] * 90 + [False] * 10, cost=0.0002, p95=0.9)
     r3 = release_gate(ReleaseGateParams(candidate=c, frontier=f_worse)).ship_over_frontier
-    assert r3.status == "pass" and r3.values["rule_at_least_as_good"]
+    assert r3.status == "pass" and r3.values.rule_at_least_as_good
     f_fast = _write(workspace, "frontier4", [True] * 90 + [False] * 10, cost=0.01, p95=0.1)  # frontier is faster
     assert release_gate(ReleaseGateParams(candidate=c, frontier=f_fast)).ship_over_frontier.status == "fail"

@@ -165,9 +165,9 @@ def test_formats_and_coverage(workspace):
     r = reasons(rej)
     assert r == {4: "format:chosen_equals_rejected", 6: "format:tool_call_arguments_not_an_object",
                  7: "format:message_0_bad_role"}
-    cov = {(c["category"], c["difficulty"]): c for c in res.coverage}
-    assert cov[("billing", "easy")]["accepted"] == 1 and cov[("billing", "easy")]["shortfall"] == 2
-    assert cov[("refund", "hard")]["accepted"] == 1
+    cov = {(c.category, c.difficulty): c for c in res.coverage}
+    assert cov[("billing", "easy")].accepted == 1 and cov[("billing", "easy")].shortfall == 2
+    assert cov[("refund", "hard")].accepted == 1
     res2, _, rej2 = run(workspace, rows, expected_format="instruction", out_dir="only-instr")
     assert res2.accepted == 1
 

@@ -84,8 +84,10 @@ def test_crlf_lines(workspace):
     assert rej["raw"] == "{bad"
 
 
-def test_token_counts_with_a_tokenizer(workspace, tiny_model_dir):
+def test_token_counts_with_a_tokenizer(workspace, tiny_model_dir, monkeypatch):
     from transformers import AutoTokenizer
+
+    monkeypatch.setenv("SPECIALIZE_READ_ROOTS", str(tiny_model_dir))  # a folder outside the workspace, allowed
 
     tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     rng = random.Random(9)

@@ -23,8 +23,8 @@ from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result
 from specialize.runtime.workspace import rel, resolve_path
-from specialize.tools.evaluate import (RunEvalParams, RunEvalResult, TaskType, _summary, apply_task_card,
-                                      load_eval_rows)
+from specialize.tools.evaluate import (FailureBucket, HeadlineMetrics, LatencySummary, RunEvalParams,
+                                      RunEvalResult, TaskType, _summary, apply_task_card, load_eval_rows)
 
 MODEL_REF = "classical:tfidf-logreg"
 
@@ -55,9 +55,19 @@ class RunClassicalBaselineParams(Params):
                                                  "evals/classical-<train>-<set>.json).")
 
 
+Scalar = str | int | float | bool | None
+
+
+class SkippedRow(Result):
+    line: int = Field(description="Line of the training file (1-based).")
+    id: str | None = Field(None, description="The row's id, when it has one.")
+    reason: str = Field(description="Why the row was not used.")
+
+
 class FieldReport(Result):
     field: str = Field(description="The answer field this classifier predicts.")
-    classes: list[Any] = Field(description="The values seen in training (null is a class of its own).")
+    classes: list[Scalar] = Field(description="The values seen in training (null is a class of its own; a "
+                                              "non-scalar value is shown as its JSON text).")
     train_rows: int = Field(description="Training rows with a valid value for this field.")
     rows_left_out: int = Field(description="Usable training rows left out of this field only (missing value, or "
                                            "a value the schema refuses); the results file lists them.")
@@ -72,17 +82,18 @@ class RunClassicalBaselineResult(Result):
     n: int = Field(description="Eval examples scored.")
     rejected: int = Field(description="Eval rows that could not be used (each listed with a reason in the file).")
     primary_metric: str | None = Field(None, description="Name of the task's headline metric.")
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Headline metrics with CIs (full set in file).")
+    metrics: HeadlineMetrics = Field(default_factory=HeadlineMetrics, description="Headline metrics with CIs, "
+                                     "as run_eval reports them (per-class and per-field tables in the file).")
     field_accuracy: dict[str, float] = Field(default_factory=dict, description="Share of items right, per answer "
                                                                                "field.")
-    latency_s: dict[str, Any] = Field(default_factory=dict, description="Per-item prediction time p50/p95/p99 in "
-                                                                        "seconds.")
+    latency_s: LatencySummary = Field(default_factory=LatencySummary, description="Per-item prediction time "
+                                                                                   "p50/p95/p99 in seconds.")
     cost_per_1k_requests_usd: float | None = Field(None, description="Mean cost per request x 1,000.")
-    top_failure_buckets: list[dict[str, Any]] = Field(default_factory=list, description="Worst buckets overall.")
+    top_failure_buckets: list[FailureBucket] = Field(default_factory=list, description="Worst buckets overall.")
     train_rows: int = Field(description="Rows in the training file.")
     train_used: int = Field(description="Training rows used (the rest are in train_skipped).")
-    train_skipped: list[dict[str, Any]] = Field(default_factory=list, description="Training rows not used, each "
-                                                                                  "with its line, id and reason.")
+    train_skipped: list[SkippedRow] = Field(default_factory=list, description="Training rows not used, each with "
+                                                                              "its line, id and reason.")
     fields: list[FieldReport] = Field(description="One classifier per categorical field.")
     fields_not_predicted: dict[str, str] = Field(default_factory=dict, description="Schema fields this baseline "
                                                                                    "does not predict, with why.")
@@ -229,7 +240,8 @@ def run_classical_baseline(params: RunClassicalBaselineParams, *, progress=None)
         field_accuracy=extra["field_accuracy"], latency_s=head.latency_s,
         cost_per_1k_requests_usd=head.cost_per_1k_requests_usd, top_failure_buckets=head.top_failure_buckets,
         train_rows=extra["train"]["rows"], train_used=extra["train"]["used"], train_skipped=extra["train"]["skipped"],
-        fields=[FieldReport(field=f["field"], classes=f["classes"], train_rows=f["train_rows"],
+        fields=[FieldReport(field=f["field"], classes=[c if not isinstance(c, (dict, list)) else json.dumps(c)
+                                                       for c in f["classes"]], train_rows=f["train_rows"],
                             rows_left_out=f["rows_left_out"], constant=f["constant"], note=f["note"])
                 for f in extra["fields"]],
         fields_not_predicted=extra["not_predicted"], train_seconds=extra["train_seconds"],

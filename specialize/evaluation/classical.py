@@ -122,6 +122,7 @@ def read_training_rows(path: Path) -> TrainingSet:
                 skipped.append({"line": lineno, "id": None, "reason": f"not JSON: {exc.msg}"})
                 continue
             rid = row.get("id") if isinstance(row, dict) else None
+            rid = None if rid is None else str(rid)
             msgs = row.get("messages") if isinstance(row, dict) else None
             if not isinstance(msgs, list) or not msgs:
                 skipped.append({"line": lineno, "id": rid, "reason": "no 'messages' list"})

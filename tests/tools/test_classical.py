@@ -95,11 +95,11 @@ def test_separable_toy_task_is_learned_scored_and_its_one_class_field_kept(works
     assert res.n == 9 and res.rejected == 0 and res.train_rows == 24 and res.train_used == 24
     assert not res.train_skipped
     # Every category, product and needs_human right; channel right on 8 of 9 (one reference says "chat").
-    assert res.metrics["accuracy"] == 1.0
+    assert res.metrics.accuracy == 1.0
     assert res.field_accuracy == {"category": 1.0, "product": 1.0, "needs_human": 1.0, "channel": 8 / 9}
-    assert res.primary_metric == "critical_field_accuracy" and res.metrics["critical_field_accuracy"] == 1.0
-    assert abs(res.metrics["exact_match"] - 8 / 9) < 1e-12
-    assert res.metrics["schema_pass_rate"] == 1.0
+    assert res.primary_metric == "critical_field_accuracy" and res.metrics.critical_field_accuracy == 1.0
+    assert abs(res.metrics.exact_match - 8 / 9) < 1e-12
+    assert res.metrics.schema_pass_rate == 1.0
     by_field = {f.field: f for f in res.fields}
     assert by_field["product"].classes == ["Ledgerly", "Rosterly", None]  # null is a class of its own
     assert by_field["needs_human"].classes == [False, True]
@@ -136,7 +136,7 @@ def test_unusable_training_rows_are_reported_not_dropped(workspace):
     _setup(workspace, extra_train=bad)
     res = run_classical_baseline(_params())
     assert res.train_rows == 27 and res.train_used == 25
-    skipped = {(s["line"], s["id"]): s["reason"] for s in res.train_skipped}
+    skipped = {(s.line, s.id): s.reason for s in res.train_skipped}
     assert set(skipped) == {(25, None), (26, "bad-json")}
     assert skipped[(25, None)].startswith("not JSON")
     assert "unparsable" in skipped[(26, "bad-json")]
@@ -162,8 +162,8 @@ def test_results_file_is_a_candidate_and_a_baseline_for_gate_and_compare(workspa
     gate = release_gate(ReleaseGateParams(candidate=classical, current=majority, metric="accuracy"))
     tm = next(c for c in gate.criteria if c.name == "task_metric")
     # 6 items gained (the non-billing ones), none lost: one-sided exact McNemar p = 0.5 ** 6.
-    assert tm.status == "pass" and abs(tm.values["diff"] - 6 / 9) < 1e-12
-    assert abs(tm.values["p_value"] - 0.5 ** 6) < 1e-12
+    assert tm.status == "pass" and abs(tm.values.diff - 6 / 9) < 1e-12
+    assert abs(tm.values.p_value - 0.5 ** 6) < 1e-12
     back = release_gate(ReleaseGateParams(candidate=majority, current=classical, metric="accuracy"))
     assert next(c for c in back.criteria if c.name == "task_metric").status == "fail"
 

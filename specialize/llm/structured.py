@@ -112,5 +112,5 @@ def verdict_schema(dimensions: list[str], verdicts: tuple[str, ...]) -> dict[str
     return {"type": "object", "additionalProperties": False,
             "required": ["a_scores", "b_scores", "reasoning", "verdict"],
             "properties": {"a_scores": scores, "b_scores": copy.deepcopy(scores),
-                           "reasoning": {"type": "string", "maxLength": 400},
+                           "reasoning": {"type": "string", "maxLength": 200},
                            "verdict": {"type": "string", "enum": list(verdicts)}}}

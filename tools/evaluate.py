@@ -5,7 +5,9 @@ is that last assistant message; ``meta`` (category, difficulty, ...) is kept for
 results JSON holds the metrics with bootstrap CIs, latency percentiles, tokens/s, cost per 1,000 requests,
 every example's prediction and error type, and failure buckets so the data pipeline can repair the weak
 spots. Baselines are the same call on the base model, the base model with a better ``system_prompt``, and
-a larger model. Big eval sets run as a job.
+a larger model; ``constrained`` adds decoding constrained to the answer schema, and ``few_shot_k`` adds k solved
+training rows as earlier turns. The results' provenance records the decoding mode and the shots' ids and hash, so
+each baseline can be named exactly. Big eval sets run as a job.
 """
 
 from __future__ import annotations
@@ -47,7 +49,16 @@ class RunEvalParams(Params):
                                                         "before each conversation, replacing any system message; "
                                                         "the 'better prompt' baseline.")
     schema_path: str | None = Field(None, description="JSON Schema file the answers must satisfy "
-                                                      "(schema pass rate).")
+                                                      "(schema pass rate; the schema 'constrained' decodes to).")
+    constrained: bool = Field(False, description="Constrain decoding to the answer schema (schema_path or the task "
+                                                 "card's): llama.cpp models sample under a grammar built from it, "
+                                                 "litellm models get the response format their server supports; "
+                                                 "transformers models are refused (export them to GGUF).")
+    few_shot_k: int = Field(0, ge=0, le=64, description="Solved examples from few_shot_path shown before each item "
+                                                        "as earlier user/assistant turns, taken in turn across the "
+                                                        "label field's values.")
+    few_shot_path: str | None = Field(None, description="Training JSONL (chat rows) the few-shot examples come from; "
+                                                        "refused if it shares an id or an input with the eval set.")
     label_field: str | None = Field(None, description="JSON field holding the class label (classification metrics).")
     critical_fields: list[str] = Field(default_factory=list, description="Fields that must be right "
                                                                          "(critical-field accuracy).")
@@ -155,6 +166,9 @@ class RunEvalResult(Result):
                                                                       "unknown).")
     top_failure_buckets: list[FailureBucket] = Field(default_factory=list, description="Worst buckets overall "
                                                                                        "(error types left out).")
+    decoding_mode: str | None = Field(None, description="How answers were constrained: unconstrained, "
+                                                        "schema_grammar (llama.cpp), json_schema or json_object.")
+    few_shot_ids: list[str] = Field(default_factory=list, description="Ids of the training rows shown as shots.")
     job: JobHandle | None = Field(None, description="Set when the evaluation was started as a job.")
 
 
@@ -235,6 +249,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     from specialize.evaluation import stats
     from specialize.evaluation.metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
     from specialize.evaluation.models import load_model
+    from specialize.llm.structured import UNCONSTRAINED, schema_sha256
 
     p = apply_task_card(p)
     set_path = resolve_path(p.eval_set, arg="eval_set", must_exist=True)
@@ -244,16 +259,38 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
                            fix="Each row needs messages ending with the assistant reference.")
     validator = None
+    schema: dict[str, Any] | None = None
     if p.schema_path:
         import jsonschema
 
         schema = json.loads(resolve_path(p.schema_path, arg="schema_path", must_exist=True).read_text())
         validator = jsonschema.Draft202012Validator(schema)
+    if p.constrained and schema is None:
+        raise InvalidInput("Constrained decoding needs the answer's JSON schema, and none was given.",
+                           fix="Pass schema_path, or a task_card that names a schema.")
+    if p.few_shot_k and not p.few_shot_path:
+        raise InvalidInput(f"few_shot_k={p.few_shot_k} needs a file to take the examples from.",
+                           fix="Pass few_shot_path: the training split (never the eval set).")
+    shots = None
+    if p.few_shot_k:
+        from specialize.evaluation.fewshot import pick_shots
+
+        shot_path = resolve_path(p.few_shot_path, arg="few_shot_path", must_exist=True)  # type: ignore[arg-type]
+        shots = pick_shots(shot_path, p.few_shot_k, label_field=p.label_field, eval_rows=rows)
+        shots.update(path=rel(shot_path), file_sha256=sha256_file(shot_path))
     system = _system_prompt(p.system_prompt)
     model = load_model(p.model, adapter=p.adapter, api_base=p.api_base, concurrency=p.concurrency,
                        cost_per_hour_usd=p.cost_per_hour_usd, n_ctx=p.n_ctx,
                        n_threads=p.n_threads)
+    decode_schema = schema if p.constrained else None
+    mode = model.decoding_mode(decode_schema)  # refuses before any generation when the backend cannot constrain
     prompts = [_with_system(r["prompt"], system) for r in rows]
+    if shots:
+        from specialize.evaluation.fewshot import with_shots
+
+        sent = [with_shots(pr, shots["turns"]) for pr in prompts]
+    else:
+        sent = prompts
     done = {"n": 0}
 
     def on_done(i: int, res: Any) -> None:
@@ -263,10 +300,11 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
 
     # The first request goes alone and is left out of the latency figures: it carries one-off start-up work
     # (client initialisation, first forward pass) that no later request pays.
-    gens = model.generate_many(prompts[:1], max_tokens=p.max_tokens, temperature=p.temperature, on_done=on_done)
-    if len(prompts) > 1:
-        rest = model.generate_many(prompts[1:], max_tokens=p.max_tokens, temperature=p.temperature,
-                                   on_done=lambda i, r: on_done(i + 1, r))
+    gens = model.generate_many(sent[:1], max_tokens=p.max_tokens, temperature=p.temperature, on_done=on_done,
+                               schema=decode_schema)
+    if len(sent) > 1:
+        rest = model.generate_many(sent[1:], max_tokens=p.max_tokens, temperature=p.temperature,
+                                   on_done=lambda i, r: on_done(i + 1, r), schema=decode_schema)
         gens = [*gens, *rest]
     examples = []
     for row, prompt, gen in zip(rows, prompts, gens):
@@ -314,7 +352,15 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
         "provenance": {"params": p.model_dump(mode="json"),
                        "system_prompt_sha256": hashlib.sha256(system.encode()).hexdigest() if system else None,
                        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                       "decoding": "greedy" if p.temperature == 0 else f"temperature={p.temperature}",
+                       "decoding": ("greedy" if p.temperature == 0 else f"temperature={p.temperature}")
+                       + ("" if mode == UNCONSTRAINED else f", {mode}"),
+                       "decoding_mode": mode,
+                       "decoding_schema_sha256": schema_sha256(decode_schema) if decode_schema else None,
+                       "few_shot": None if not shots else {
+                           "k": shots["k"], "path": shots["path"], "file_sha256": shots["file_sha256"],
+                           "ids": shots["ids"], "labels": shots["labels"], "turns_sha256": shots["sha256"],
+                           "unusable_rows": len(shots["unusable_rows"]),
+                           "note": "each example's 'prompt' leaves out these shot turns, which came before it"},
                        "bootstrap_resamples": p.bootstrap_resamples, "seed": p.seed},
     }
     make_dirs(out_path.parent, arg="output")
@@ -323,7 +369,8 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
 
     record_run({"kind": "eval", "model": p.model, "adapter": p.adapter, "eval_set": rel(set_path),
                 "eval_set_sha256": doc["eval_set"]["sha256"], "results": rel(out_path), "n": len(examples),
-                "primary_metric": primary, "value": metrics.get(primary)})
+                "primary_metric": primary, "value": metrics.get(primary), "decoding_mode": mode,
+                "few_shot_k": p.few_shot_k})
     doc["_path"] = str(out_path)
     return doc
 
@@ -339,7 +386,9 @@ def _summary(doc: dict[str, Any]) -> RunEvalResult:
                          latency_s=doc["latency_s"], tokens_per_s=doc["tokens_per_s"],
                          cost_per_1k_requests_usd=doc["cost_per_1k_requests_usd"],
                          top_failure_buckets=[{k: b[k] for k in ("dimension", "bucket", "n", "failures")}
-                                              for b in buckets[:8]])
+                                              for b in buckets[:8]],
+                         decoding_mode=doc["provenance"].get("decoding_mode"),
+                         few_shot_ids=(doc["provenance"].get("few_shot") or {}).get("ids", []))
 
 
 @tool(open_world=True)

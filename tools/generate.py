@@ -6,6 +6,12 @@ concurrency, retries with backoff honouring Retry-After, SQLite cache keyed by m
 running a plan again costs no calls. Rows land in ``data/generated/batch_NNN.jsonl`` with provenance; what cannot
 be parsed lands in ``batch_NNN.rejected.jsonl`` with the raw text and a reason. ``batch_NNN.done.jsonl`` lists
 finished requests, so an interrupted plan resumes without repeating them. Large plans run as jobs.
+
+With ``constrained`` (the default) the teacher is asked for output that has the row shape: a local llama.cpp
+server (``api_base`` on this machine) samples under a grammar built from the rows' schema, whose ``output`` is
+the task's JSON schema, so even a small local teacher writes rows that parse and fit the contract; a hosted
+teacher gets JSON-schema mode where litellm says the model supports it (rows wrapped as ``{"rows": [...]}``),
+JSON-object mode for one-row requests, and nothing otherwise. The mode is recorded in each row's provenance.
 """
 
 from __future__ import annotations
@@ -62,6 +68,9 @@ class GenerateBatchParams(Params):
                                "every row's provenance).")
     system_prompt: str | None = Field(None, description="System message to put at the start of every row.")
     rows_per_request: int = Field(5, ge=1, le=100, description="Rows asked for in one request.")
+    constrained: bool = Field(True, description="Ask the teacher for output in the row shape: a local llama.cpp "
+                              "server samples under a grammar built from the rows' schema; a hosted model gets "
+                              "JSON-schema mode where litellm supports it. False: free text, parsed afterwards.")
     temperature: float = Field(0.9, ge=0, le=2, description="Teacher sampling temperature.")
     max_tokens: int = Field(4096, ge=64, description="Completion token cap per request.")
     concurrency: int = Field(8, ge=1, le=512, description="Requests in flight at once.")
@@ -102,6 +111,8 @@ class GenerateBatchResult(InlineOrJob):
     template_sha256: str = Field(description="sha256 of the prompt template.")
     usage: Usage = Field(default_factory=Usage, description="Calls, cache hits, retries, tokens and cost.")
     version: str | None = Field(None, description="Dataset version of the batch file (ds-...).")
+    decoding_mode: str | None = Field(None, description="How answers were constrained: schema_grammar (local "
+                                      "llama.cpp), json_schema, json_object, unconstrained, or mixed.")
 
 
 # -- the plan ------------------------------------------------------------------------------------------------
@@ -153,9 +164,15 @@ def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], s
         raise InvalidInput("No task description.", fix="Pass task_description or a plan with a description.")
     contract = "Free text (no output schema was given)."
     schema_ref = params.schema_path or plan.get("schema")
+    output_schema: dict[str, Any] | None = None
     if schema_ref:
         schema_file = resolve_path(schema_ref, arg="schema_path", must_exist=True)
-        contract = "A JSON object matching this JSON Schema (compact, on one line):\n" + schema_file.read_text().strip()
+        schema_text = schema_file.read_text()
+        contract = "A JSON object matching this JSON Schema (compact, on one line):\n" + schema_text.strip()
+        try:
+            output_schema = json.loads(schema_text)
+        except ValueError as exc:
+            raise InvalidInput(f"{schema_ref} is not valid JSON ({exc}).", fix="Fix the schema file.") from exc
     tpl_path = resolve_path(params.template_path, arg="template_path", must_exist=True)
     tpl_text = tpl_path.read_text()
     tpl_sha = hashlib.sha256(tpl_text.encode()).hexdigest()
@@ -189,9 +206,28 @@ def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], s
     plan_sha = hashlib.sha256(json.dumps([{k: r[k] for k in ("category", "difficulty", "n", "seed", "messages")}
                                           for r in reqs], sort_keys=True).encode()).hexdigest()
     for r in reqs:
+        r["output_schema"] = output_schema  # the response format is built when the plan runs (it may ask litellm)
         r["key"] = hashlib.sha256(json.dumps([params.model, r["messages"], r["seed"], params.temperature,
-                                              params.max_tokens], sort_keys=True).encode()).hexdigest()[:24]
+                                              params.max_tokens] + ([True] if params.constrained else []),
+                                             sort_keys=True).encode()).hexdigest()[:24]
     return reqs, tpl_sha, {"plan_sha256": plan_sha}
+
+
+def _row_format(params: GenerateBatchParams, output_schema: dict[str, Any] | None,
+                n: int) -> tuple[dict[str, Any] | None, str]:
+    """The response format asking for ``n`` rows (see the module docstring), and its mode's name."""
+    from specialize.llm import structured as st
+
+    if not params.constrained:
+        return None, st.UNCONSTRAINED
+    if st.is_loopback(params.api_base):
+        return st.response_format_for(params.model, st.rows_schema(output_schema, n, top_level_array=True),
+                                      api_base=params.api_base, name="rows")
+    fmt, mode = st.response_format_for(params.model, st.rows_schema(output_schema, n, top_level_array=False),
+                                       api_base=params.api_base, name="rows")
+    if mode == st.JSON_OBJECT and n > 1:  # one object per answer would cut a multi-row answer to one row
+        return None, st.UNCONSTRAINED
+    return fmt, mode
 
 
 def _examples(params: GenerateBatchParams) -> list[str]:
@@ -270,6 +306,7 @@ class _Writer:
             rejects.append({**base, "reason": "upstream_error", "error": str(res)[:500], "raw": None})
         else:
             objs, bad = extract_objects(res.text)
+            objs = _unwrap_rows(objs)
             for frag, why in bad:
                 rejects.append({**base, "reason": why, "raw": frag})
             for obj in objs:
@@ -287,6 +324,7 @@ class _Writer:
                                       "template_sha256": self.tpl_sha, "category": req["category"],
                                       "difficulty": req["difficulty"], "seed": req["seed"],
                                       "request_index": req["index"], "plan_sha256": self.plan_sha,
+                                      "decoding": req["mode"],
                                       "cached": bool(getattr(res, "cached", False)), "created_at": now}}
                 rows.append(row)
             if not objs and not bad:
@@ -306,6 +344,17 @@ class _Writer:
             self.rejected += len(rejects)
             if self.progress:
                 self.progress(self.rows, self.planned, message=f"{self.rows}/{self.planned} rows")
+
+
+def _unwrap_rows(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as separate objects: an answer written as ``{"rows": [...]}`` (JSON-schema mode) is opened up."""
+    out: list[dict[str, Any]] = []
+    for obj in objs:
+        if set(obj) == {"rows"} and isinstance(obj["rows"], list):
+            out += [r if isinstance(r, dict) else {"_not_an_object": r} for r in obj["rows"]]
+        else:
+            out.append(obj)
+    return out
 
 
 def _count(path: Path) -> int:
@@ -374,11 +423,16 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
             except (ValueError, KeyError):
                 continue
     todo = [r for r in reqs if r["key"] not in done]
+    for r in reqs:
+        r["response_format"], r["mode"] = _row_format(params, r["output_schema"], r["n"])
     writer = _Writer(batch, params, tpl_sha, info["plan_sha256"], progress, planned, _count(batch))
     client = LLMClient(api_base=params.api_base, concurrency=params.concurrency, max_retries=params.max_retries,
                        timeout_s=params.timeout_s, processes=params.processes)
     chat_reqs = [ChatRequest(model=params.model, messages=r["messages"], temperature=params.temperature,
-                             max_tokens=params.max_tokens, seed=r["seed"]) for r in todo]
+                             max_tokens=params.max_tokens, seed=r["seed"], response_format=r["response_format"])
+                 for r in todo]
+    modes = sorted({r["mode"] for r in reqs})
+    decoding_mode = modes[0] if len(modes) == 1 else "mixed: " + ", ".join(modes)
     client.chat_many(chat_reqs, on_done=lambda i, res: writer.finish(todo[i], res))
     st = client.stats
     usage = Usage(requests=st.requests, http_calls=st.http_calls, cache_hits=st.cache_hits, retries=st.retries,
@@ -386,6 +440,7 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
                   cost_usd=round(st.cost_usd, 6), cost_known=st.cost_known)
     stats_path = batch.with_name(batch.stem + ".stats.json")
     write_text(stats_path, json.dumps({"usage": usage.model_dump(), "template_sha256": tpl_sha, **info,
+                                      "decoding_mode": decoding_mode,
                                       "planned_rows": planned, "requests": len(reqs)}, indent=2), arg="out_dir")
     version = None
     if writer.rows:
@@ -394,4 +449,5 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
     return GenerateBatchResult(batch_path=rel(batch), rejected_path=rel(writer.rej_path), planned_rows=planned,
                                requests=len(reqs), rows=writer.rows, rejected=writer.rejected,
                                failed_requests=writer.failed, skipped_requests=len(reqs) - len(todo),
-                               template_sha256=tpl_sha, usage=usage, version=version)
+                               template_sha256=tpl_sha, usage=usage, version=version,
+                               decoding_mode=decoding_mode)

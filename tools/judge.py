@@ -44,7 +44,9 @@ class RunPairwiseJudgeParams(Params):
     processes: int | None = Field(None, ge=1, le=64, description="Worker processes sharing the LLM calls "
                                   "(litellm costs milliseconds of CPU per call): null = one per core, up to 4, "
                                   "for batches of 128+ uncached requests; 1 = all in this process.")
-    json_mode: bool = Field(True, description="Ask the provider for a JSON-object response format.")
+    json_mode: bool = Field(True, description="Ask for JSON output: a local llama.cpp judge (api_base on this "
+                                              "machine) is constrained to the verdict schema, a hosted judge "
+                                              "gets JSON-schema or JSON-object mode where litellm supports it.")
     max_tokens: int = Field(512, ge=16, le=8192, description="Completion token limit per judgment.")
     human_labels: str | None = Field(None, description="JSONL of human verdicts {id, model_a, model_b, verdict} "
                                                        "for a subset, to validate the judge.")
@@ -183,8 +185,10 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
                                fix="Judge responses to the same eval set (items are matched by id).")
     client = LLMClient(api_base=p.api_base, concurrency=p.concurrency,
                        processes=p.processes)
+    response_format, output_mode = judging.verdict_response_format(p.judge_model, rubric, api_base=p.api_base,
+                                                                   json_mode=p.json_mode)
     records = judging.judge_pairs(models=models, pairs=pairs, client=client, judge_model=p.judge_model,
-                                  rubric=rubric, task=p.task, retries=p.retries, json_mode=p.json_mode,
+                                  rubric=rubric, task=p.task, retries=p.retries, response_format=response_format,
                                   max_tokens=p.max_tokens, progress=progress)
     summaries = []
     for i, j in pairs:
@@ -223,7 +227,7 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
              "prompt_tokens": st.prompt_tokens, "completion_tokens": st.completion_tokens}
     tpl = judging.template_text()
     provenance = {"judge_model": p.judge_model, "api_base": p.api_base, "rubric": rubric.get("name", p.rubric),
-                  "rubric_sha256": rubric["_sha256"], "template": judging.TEMPLATE,
+                  "rubric_sha256": rubric["_sha256"], "template": judging.TEMPLATE, "output_mode": output_mode,
                   "template_sha256": hashlib.sha256(tpl.encode()).hexdigest(),
                   "params": p.model_dump(mode="json"),
                   "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}

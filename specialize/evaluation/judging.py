@@ -4,7 +4,10 @@ Every pair of responses is judged twice, once in each order. Both calls are mapp
 point of view; when the two disagree the item counts as a tie, and the share of items where they agree is
 the position-consistency rate. A judge answer that is not valid JSON with every score and a known verdict is
 asked again (the bad answer and a correction are appended, so the retry is a new request and not a cache
-hit); after ``retries`` it is recorded as a judge failure, which counts as a tie and is reported.
+hit); after ``retries`` it is recorded as a judge failure, which counts as a tie and is reported. Every answer's raw
+text is kept in its record. ``verdict_response_format`` asks a local llama.cpp judge for output constrained to
+the verdict schema (so a small judge cannot wander off the format) and a hosted one for JSON-schema or
+JSON-object mode, whichever litellm says it supports.
 """
 
 from __future__ import annotations
@@ -105,6 +108,18 @@ def parse_judgment(text: str, rubric: dict[str, Any]) -> tuple[dict[str, Any] | 
     return out, None
 
 
+def verdict_response_format(judge_model: str, rubric: dict[str, Any], *, api_base: str | None,
+                             json_mode: bool) -> tuple[dict[str, Any] | None, str]:
+    """``(response_format, mode)`` for the judge: the verdict schema of this rubric, in the form the judge's
+    server understands (see specialize.llm.structured); nothing when ``json_mode`` is off."""
+    from specialize.llm.structured import UNCONSTRAINED, response_format_for, verdict_schema
+
+    if not json_mode:
+        return None, UNCONSTRAINED
+    schema = verdict_schema([d["name"] for d in rubric["dimensions"]], VERDICTS)
+    return response_format_for(judge_model, schema, api_base=api_base, name="pairwise_verdict")
+
+
 def prompt_text(prompt: Any) -> str:
     if isinstance(prompt, str):
         return prompt
@@ -146,9 +161,12 @@ def _to_first(verdict: str, first_is_a: bool) -> str:
 
 def judge_pairs(*, models: list[tuple[str, dict[str, dict[str, Any]]]], pairs: list[tuple[int, int]],
                 client: Any, judge_model: str, rubric: dict[str, Any], task: str | None, retries: int,
-                json_mode: bool, max_tokens: int,
+                response_format: dict[str, Any] | None, max_tokens: int,
                 progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Judge every shared item of every pair twice (both orders); returns one record per (pair, item)."""
+    """Judge every shared item of every pair twice (both orders); returns one record per (pair, item).
+
+    ``response_format`` goes with every request (see ``verdict_response_format``). Each call keeps the raw
+    text of its last answer, parsed or not."""
     from specialize.llm.client import ChatRequest
     from specialize.runtime.errors import UpstreamError
 
@@ -172,7 +190,7 @@ def judge_pairs(*, models: list[tuple[str, dict[str, dict[str, Any]]]], pairs: l
         if not pending:
             break
         reqs = [ChatRequest(model=judge_model, messages=jobs_[k]["messages"], temperature=0.0, max_tokens=max_tokens,
-                            response_format={"type": "json_object"} if json_mode else None) for k in pending]
+                            response_format=response_format) for k in pending]
 
         def on_done(idx: int, res: Any, first_round: bool = attempt == 0) -> None:
             if first_round:
@@ -189,6 +207,7 @@ def judge_pairs(*, models: list[tuple[str, dict[str, dict[str, Any]]]], pairs: l
                 job["error"] = f"upstream: {res.problem}"
                 continue  # the client already retried transport errors
             job["cost_usd"] = (job.get("cost_usd") or 0.0) + (res.cost_usd or 0.0)
+            job["raw"] = res.text
             parsed, err = parse_judgment(res.text, rubric)
             if parsed is not None:
                 job["result"], job["error"] = parsed, None
@@ -205,7 +224,8 @@ def judge_pairs(*, models: list[tuple[str, dict[str, dict[str, Any]]]], pairs: l
         key = (job["pair"], job["item"])
         rec = by_key.setdefault(key, {"pair": job["pair"], "item": job["item"], "calls": []})
         r = job["result"]
-        call = {"first_is_a": job["first_is_a"], "attempts": job["attempts"], "error": job["error"]}
+        call = {"first_is_a": job["first_is_a"], "attempts": job["attempts"], "error": job["error"],
+                "raw": (job.get("raw") or "")[:4000] if r is None else None}
         if r is not None:
             first_scores = r["a_composite"] if job["first_is_a"] else r["b_composite"]
             second_scores = r["b_composite"] if job["first_is_a"] else r["a_composite"]

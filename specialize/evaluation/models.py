@@ -8,9 +8,12 @@
 * a ``.gguf`` file, run in process by llama-cpp-python;
 * ``embedded:smollm2-135m``, the GGUF that ships with the package.
 
-Every backend answers ``generate(messages, max_tokens, temperature=0.0) -> Generation`` and
+Every backend answers ``generate(messages, max_tokens, temperature=0.0, schema=None) -> Generation`` and
 ``generate_many(list_of_messages, ...)`` (errors come back in their slot). Decoding is greedy unless a
-temperature is given. torch/transformers/peft/llama_cpp/litellm are imported only by the backend that needs
+temperature is given. With a JSON ``schema`` the answer is constrained to it where the backend can do that:
+llama.cpp in process builds a grammar from the schema; a litellm model gets the response format its server
+understands (see ``specialize.llm.structured``); transformers refuses. ``decoding_mode(schema)`` names what a
+backend will do, so results can record it. torch/transformers/peft/llama_cpp/litellm are imported only by the backend that needs
 them. Local models can be given an hourly hardware price so that cost per request means something.
 """
 
@@ -46,8 +49,18 @@ class BaseModelBackend:
     cost_per_hour_usd: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0) -> Generation:
+    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
+                 schema: dict[str, Any] | None = None) -> Generation:
         raise NotImplementedError
+
+    def decoding_mode(self, schema: dict[str, Any] | None) -> str:
+        """How an answer is constrained when ``schema`` is given (see specialize.llm.structured's modes)."""
+        from specialize.llm.structured import UNCONSTRAINED
+
+        if schema is None:
+            return UNCONSTRAINED
+        raise InvalidInput(f"{self.kind} models cannot constrain their answers to a JSON schema.",
+                           fix="Evaluate without constrained decoding, or run the model through llama.cpp.")
 
     def _local_cost(self, latency_s: float) -> float | None:
         if self.cost_per_hour_usd is None:
@@ -56,12 +69,15 @@ class BaseModelBackend:
 
     def generate_many(self, batch: list[Messages], max_tokens: int = 256, temperature: float = 0.0,
                       on_done: Callable[[int, Generation | Exception], None] | None = None,
-                      ) -> list[Generation | Exception]:
-        """Generate for each conversation in order; a failure is returned in its slot, never raised."""
+                      schema: dict[str, Any] | None = None) -> list[Generation | Exception]:
+        """Generate for each conversation in order; a failure is returned in its slot, never raised (a backend
+        that cannot honour ``schema`` refuses before generating anything)."""
+        self.decoding_mode(schema)
         out: list[Generation | Exception] = []
         for i, msgs in enumerate(batch):
             try:
-                res: Generation | Exception = self.generate(msgs, max_tokens=max_tokens, temperature=temperature)
+                res: Generation | Exception = self.generate(msgs, max_tokens=max_tokens, temperature=temperature,
+                                                            schema=schema)
             except Exception as exc:  # noqa: BLE001 - kept per item, reported by the caller
                 res = exc
             out.append(res)
@@ -76,9 +92,11 @@ class BaseModelBackend:
 class LiteLLMModel(BaseModelBackend):
     def __init__(self, ref: str, *, api_base: str | None = None, concurrency: int = 8, cache: bool = False,
                  max_retries: int = 4, timeout_s: float = 60.0, cost_per_hour_usd: float | None = None,
-                 client: Any = None) -> None:
+                 client: Any = None, schema_style: str = "auto") -> None:
         super().__init__(ref=ref, kind="litellm", cost_per_hour_usd=cost_per_hour_usd,
                          info={"api_base": api_base} if api_base else {})
+        self.api_base = api_base
+        self.schema_style = schema_style
         from specialize.llm.client import LLMClient
 
         self.client = client or LLMClient(api_base=api_base, concurrency=concurrency, cache=cache,
@@ -91,16 +109,32 @@ class LiteLLMModel(BaseModelBackend):
         return Generation(text=r.text, prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
                           latency_s=r.latency_s, cost_usd=cost, cached=r.cached)
 
-    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0) -> Generation:
-        return self.generate_many([messages], max_tokens, temperature)[0]  # type: ignore[return-value]
+    def _response_format(self, schema: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+        from specialize.llm.structured import UNCONSTRAINED, response_format_for
+
+        if schema is None:
+            return None, UNCONSTRAINED
+        return response_format_for(self.ref, schema, api_base=self.api_base,
+                                   style=self.schema_style)  # type: ignore[arg-type]
+
+    def decoding_mode(self, schema: dict[str, Any] | None) -> str:
+        return self._response_format(schema)[1]
+
+    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
+                 schema: dict[str, Any] | None = None) -> Generation:
+        res = self.generate_many([messages], max_tokens, temperature, schema=schema)[0]
+        if isinstance(res, Exception):
+            raise res
+        return res
 
     def generate_many(self, batch: list[Messages], max_tokens: int = 256, temperature: float = 0.0,
                       on_done: Callable[[int, Generation | Exception], None] | None = None,
-                      ) -> list[Generation | Exception]:
+                      schema: dict[str, Any] | None = None) -> list[Generation | Exception]:
         from specialize.llm.client import ChatRequest
 
-        reqs = [ChatRequest(model=self.ref, messages=m, max_tokens=max_tokens, temperature=temperature)
-                for m in batch]
+        response_format, _ = self._response_format(schema)
+        reqs = [ChatRequest(model=self.ref, messages=m, max_tokens=max_tokens, temperature=temperature,
+                            response_format=response_format) for m in batch]
 
         def done(i: int, r: Any) -> None:
             if on_done is not None:
@@ -135,7 +169,19 @@ class TransformersModel(BaseModelBackend):
         self.model = model.to(self.device).eval()
         self._lock = threading.Lock()
 
-    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0) -> Generation:
+    def decoding_mode(self, schema: dict[str, Any] | None) -> str:
+        from specialize.llm.structured import UNCONSTRAINED
+
+        if schema is None:
+            return UNCONSTRAINED
+        raise InvalidInput(
+            f"{self.ref}: constrained decoding to a JSON schema needs llama.cpp, and this is a transformers model.",
+            fix="Export the model (merging any adapter) to GGUF with export_gguf and evaluate the .gguf file, or "
+                "evaluate without constrained decoding.")
+
+    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
+                 schema: dict[str, Any] | None = None) -> Generation:
+        self.decoding_mode(schema)
         torch = self.torch
         ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True)
@@ -176,11 +222,25 @@ class GGUFModel(BaseModelBackend):
                          chat_format=chat_format)
         self._lock = threading.Lock()
 
-    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0) -> Generation:
+    def decoding_mode(self, schema: dict[str, Any] | None) -> str:
+        from specialize.llm.structured import GRAMMAR, UNCONSTRAINED
+
+        return UNCONSTRAINED if schema is None else GRAMMAR
+
+    def generate(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
+                 schema: dict[str, Any] | None = None) -> Generation:
+        # llama-cpp-python's chat handlers turn {"type": "json_object", "schema": ...} into a grammar
+        # (llama_chat_format._grammar_for_response_format), so sampling can only produce text that fits it.
+        response_format = None
+        if schema is not None:
+            from specialize.llm.structured import provider_schema
+
+            response_format = {"type": "json_object", "schema": provider_schema(schema)}
         with self._lock:
             started = time.perf_counter()
             out = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
-                                                  top_k=1 if temperature == 0 else 40, seed=0)
+                                                  top_k=1 if temperature == 0 else 40, seed=0,
+                                                  response_format=response_format)
             latency = time.perf_counter() - started
         usage = out.get("usage") or {}
         text = out["choices"][0]["message"].get("content") or ""
@@ -194,8 +254,12 @@ _LOADED: dict[tuple[Any, ...], BaseModelBackend] = {}
 
 def load_model(ref: str, *, adapter: str | None = None, api_base: str | None = None, concurrency: int = 8,
                cache: bool = False, cost_per_hour_usd: float | None = None, n_ctx: int = 2048,
-               n_threads: int | None = None, timeout_s: float = 60.0, reuse: bool = True) -> BaseModelBackend:
-    """Open a model by reference (see the module docstring); local models are kept loaded for reuse."""
+               n_threads: int | None = None, timeout_s: float = 60.0, reuse: bool = True,
+               schema_style: str = "auto") -> BaseModelBackend:
+    """Open a model by reference (see the module docstring); local models are kept loaded for reuse.
+
+    ``schema_style`` says how a litellm model is asked for schema-constrained output ("auto", "llama_cpp",
+    "json_schema", "json_object"; see specialize.llm.structured)."""
     from specialize.runtime.embedded import embedded_gguf_path, is_embedded
     from specialize.runtime.workspace import resolve_path
 
@@ -222,7 +286,7 @@ def load_model(ref: str, *, adapter: str | None = None, api_base: str | None = N
             raise InvalidInput("A LoRA adapter can only be applied to a local Hugging Face folder.",
                                fix="Pass the base model folder as the model, or merge the adapter first.")
         return LiteLLMModel(ref, api_base=api_base, concurrency=concurrency, cache=cache, timeout_s=timeout_s,
-                            cost_per_hour_usd=cost_per_hour_usd)
+                            cost_per_hour_usd=cost_per_hour_usd, schema_style=schema_style)
     else:
         raise InvalidInput(f"Cannot tell what kind of model '{ref}' is.",
                            fix="Use a litellm string (provider/model), a local model folder, a .gguf path, "

@@ -83,3 +83,54 @@ def test_unknown_ref_is_refused(workspace):
         load_model("no-such-thing")
     with pytest.raises(InvalidInput):
         load_model("openai/x", adapter="a")
+
+
+TRIAGE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["category", "urgent"],
+                 "properties": {"category": {"type": "string", "enum": ["billing", "bug_report", "other"]},
+                                "urgent": {"type": "boolean"}}}
+
+
+def test_litellm_requests_carry_the_schema_to_the_server(workspace):
+    with FakeOpenAIServer(keep_bodies=True) as server:
+        local = load_model("hosted_vllm/teacher", api_base=server.url)
+        assert local.decoding_mode(TRIAGE_SCHEMA) == "schema_grammar"
+        local.generate_many([MSGS, MSGS], max_tokens=8, schema=TRIAGE_SCHEMA)
+        local.generate(MSGS, max_tokens=8)
+        # a loopback api_base is taken to be llama.cpp's server, which reads a schema inside json_object
+        assert [b.get("response_format") for b in server.counters.bodies] == [
+            {"type": "json_object", "schema": TRIAGE_SCHEMA}, {"type": "json_object", "schema": TRIAGE_SCHEMA}, None]
+        vllm_like = load_model("hosted_vllm/teacher", api_base=server.url, schema_style="json_schema")
+        vllm_like.generate(MSGS, max_tokens=8, schema=TRIAGE_SCHEMA)
+        assert server.counters.bodies[-1]["response_format"] == {
+            "type": "json_schema", "json_schema": {"name": "answer", "schema": TRIAGE_SCHEMA}}
+
+
+def test_transformers_backend_refuses_constrained_decoding(workspace, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("SPECIALIZE_READ_ROOTS", str(tiny_model_dir.parent))
+    m = load_model(str(tiny_model_dir), reuse=False)
+    with pytest.raises(InvalidInput) as err:
+        m.generate_many([MSGS], max_tokens=4, schema=TRIAGE_SCHEMA)
+    assert "GGUF" in err.value.fix
+    assert m.decoding_mode(None) == "unconstrained"
+
+
+@pytest.mark.slow
+def test_embedded_gguf_answers_fit_the_schema_when_constrained(workspace):
+    import json
+
+    import jsonschema
+
+    from specialize.runtime.workspace import resolve_path
+
+    task_dir = "builtin:tasks/support-triage"
+    schema = json.loads(resolve_path(f"{task_dir}/schema.json", arg="s").read_text())
+    system = resolve_path(f"{task_dir}/system_prompt.txt", arg="s").read_text()
+    rows = [json.loads(line) for line in
+            resolve_path(f"{task_dir}/eval/golden.jsonl", arg="s").read_text().splitlines()[:3]]
+    m = load_model("embedded:smollm2-135m", n_ctx=1024, n_threads=1)
+    assert m.decoding_mode(schema) == "schema_grammar"
+    convs = [[{"role": "system", "content": system}, r["messages"][0]] for r in rows]
+    gens = m.generate_many(convs, max_tokens=48, schema=schema)
+    for g in gens:
+        assert not isinstance(g, Exception)
+        jsonschema.validate(json.loads(g.text), schema)  # parses, and every field is allowed by the schema

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -177,3 +178,96 @@ def test_limit_by_takes_each_group_in_turn(workspace):
     assert len(rejected) == 1 and rejected[0]["line"] == 4  # the broken line is still reported
     everything, _ = load_eval_rows(path, limit=50, limit_by="category")
     assert len(everything) == 10
+
+
+def _write_shots(ws, name="train.jsonl", rows=None):
+    # (id, ticket, category): sorted by class, so a plain "first k" would show billing only
+    rows = rows or [("tr-b1", "invoice copy please", "billing"), ("tr-b2", "vat number missing", "billing"),
+                    ("tr-b3", "card expired", "billing"), ("tr-g1", "sync fails", "bug"),
+                    ("tr-g2", "report shows zero", "bug"), ("tr-a1", "locked out", "account")]
+    with open(ws / name, "w") as fh:
+        for rid, ticket, cat in rows:
+            fh.write(json.dumps({"id": rid, "messages": [
+                {"role": "system", "content": "a training-time system prompt"},
+                {"role": "user", "content": ticket},
+                {"role": "assistant", "content": json.dumps(_ref(cat, "low", False))}],
+                "meta": {"category": cat}}) + "\n")
+        fh.write("{broken\n")
+    return name
+
+
+def test_few_shot_turns_come_before_each_item_in_label_turns(workspace):
+    _write_set(workspace, extra_bad=False)
+    _write_shots(workspace)
+    with FakeOpenAIServer(_responder, keep_bodies=True) as server:
+        res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                     task_type="extraction", schema_path="schema.json", label_field="category",
+                                     few_shot_k=4, few_shot_path="train.jsonl", output="evals/shots.json"))
+        bodies = server.counters.bodies
+    # one per class in order of first appearance, then the second billing row
+    assert res.few_shot_ids == ["tr-b1", "tr-g1", "tr-a1", "tr-b2"]
+    assert res.decoding_mode == "unconstrained"
+    assert len(bodies) == 6
+    for body, (ticket, _, _) in zip(sorted(bodies, key=lambda b: b["messages"][-1]["content"]),
+                                    sorted(CASES, key=lambda c: c[0])):
+        msgs = body["messages"]
+        assert [m["role"] for m in msgs] == ["system"] + ["user", "assistant"] * 4 + ["user"]
+        assert msgs[0]["content"] == "Triage the ticket as JSON."  # the eval row's system prompt, not the shots'
+        assert [m["content"] for m in msgs[1:9:2]] == ["invoice copy please", "sync fails", "locked out",
+                                                       "vat number missing"]
+        assert json.loads(msgs[4]["content"])["category"] == "bug"
+        assert msgs[-1]["content"] == ticket
+    assert res.metrics["parse_rate"] == pytest.approx(5 / 6)  # scoring is unchanged by the shots
+    doc = json.loads((workspace / res.results_path).read_text())
+    shot = doc["provenance"]["few_shot"]
+    assert shot["k"] == 4 and shot["labels"] == ["billing", "bug", "account", "billing"]
+    assert shot["unusable_rows"] == 1 and shot["path"] == "train.jsonl" and len(shot["turns_sha256"]) == 64
+    assert len(doc["examples"][0]["prompt"]) == 2  # examples keep the item's own prompt; the shots are above
+    with FakeOpenAIServer(_responder) as server:
+        res3 = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                      task_type="extraction", label_field="category", few_shot_k=3,
+                                      few_shot_path="train.jsonl", output="evals/shots3.json"))
+    doc3 = json.loads((workspace / res3.results_path).read_text())
+    assert doc3["provenance"]["few_shot"]["turns_sha256"] != shot["turns_sha256"]
+
+
+def test_few_shots_from_the_eval_set_are_refused(workspace):
+    from specialize.runtime.errors import InvalidInput
+
+    _write_set(workspace, extra_bad=False)
+    base = dict(model="openai/scripted", api_base="http://127.0.0.1:9/v1", eval_set="eval.jsonl",
+                task_type="extraction", label_field="category", few_shot_k=2)
+    with pytest.raises(InvalidInput, match="overlaps the eval set"):
+        run_eval(RunEvalParams(**base, few_shot_path="eval.jsonl"))
+    _write_shots(workspace, "same_id.jsonl", [("t3", "a different ticket", "bug"), ("x1", "other", "billing")])
+    with pytest.raises(InvalidInput, match=r"t3 \(same id\)"):
+        run_eval(RunEvalParams(**base, few_shot_path="same_id.jsonl"))
+    # the same question under another id, with different case and spacing, is the same question
+    _write_shots(workspace, "same_input.jsonl", [("x0", "  App   CRASHES ", "bug"), ("x1", "other", "billing")])
+    with pytest.raises(InvalidInput, match=r"x0 \(same input as t2\)"):
+        run_eval(RunEvalParams(**base, few_shot_path="same_input.jsonl"))
+    with pytest.raises(InvalidInput, match="needs a file"):
+        run_eval(RunEvalParams(**{**base, "few_shot_k": 3}))
+    _write_shots(workspace, "small.jsonl", [("x0", "one", "bug")])
+    with pytest.raises(InvalidInput, match="1 usable rows"):
+        run_eval(RunEvalParams(**base, few_shot_path="small.jsonl"))
+
+
+def test_constrained_decoding_sends_the_schema_and_is_recorded(workspace):
+    from specialize.runtime.errors import InvalidInput
+
+    _write_set(workspace, extra_bad=False)
+    with FakeOpenAIServer(_responder, keep_bodies=True) as server:
+        res = run_eval(RunEvalParams(model="hosted_vllm/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                     task_type="extraction", schema_path="schema.json", constrained=True,
+                                     output="evals/constrained.json"))
+        formats = [b.get("response_format") for b in server.counters.bodies]
+        with pytest.raises(InvalidInput, match="needs the answer's JSON schema"):
+            run_eval(RunEvalParams(model="hosted_vllm/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                   constrained=True))
+    assert formats == [{"type": "json_object", "schema": SCHEMA}] * 6
+    assert res.decoding_mode == "schema_grammar"
+    prov = json.loads((workspace / res.results_path).read_text())["provenance"]
+    assert prov["decoding"] == "greedy, schema_grammar" and prov["few_shot"] is None
+    assert prov["decoding_schema_sha256"] == hashlib.sha256(
+        json.dumps(SCHEMA, sort_keys=True).encode()).hexdigest()

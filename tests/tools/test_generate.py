@@ -7,6 +7,8 @@ import hashlib
 import json
 import re
 
+import pytest
+
 from specialize.tools.generate import GenerateBatchParams, generate_batch
 
 from specialize.runtime import jobs, registry
@@ -134,3 +136,59 @@ def test_plan_file_like_task_yaml_and_job_mode(workspace):
     assert "long and messy" in prompt or "one short message" in prompt
     assert "en 80%" in prompt and "Triage tickets." in prompt
     assert len(rows_of(workspace, handle)) == 5
+
+
+STRICT = {"type": "object", "additionalProperties": False, "required": ["category"],
+          "properties": {"category": {"enum": ["billing", "shipping"]}}}
+
+
+def grammar_teacher(body: dict) -> str:
+    """Answers the way a grammar-constrained llama.cpp teacher does: one JSON array of exactly n rows, except
+    that 'shipping' answers come wrapped as {"rows": [...]} and the last one is cut off by the token limit."""
+    prompt = body["messages"][-1]["content"]
+    n = int(re.search(r"Write (\d+) new examples", prompt).group(1))
+    cat = re.search(r'category "([^"]+)"', prompt).group(1)
+    rows = [{"input": f"{cat} ticket {k} {hashlib.sha1(prompt.encode()).hexdigest()[:6]}",
+             "output": {"category": cat}, "language": "en"} for k in range(n)]
+    if cat == "shipping":
+        return json.dumps({"rows": rows})
+    return json.dumps(rows)[:-20]  # truncated inside the last row
+
+
+def test_local_teacher_is_asked_for_rows_in_the_schema(workspace):
+    import jsonschema
+
+    (workspace / "schema.json").write_text(json.dumps(STRICT))
+    with FakeOpenAIServer(grammar_teacher, keep_bodies=True) as server:
+        res = generate_batch(plan(api_base=server.url, model="hosted_vllm/teacher", categories=["billing"],
+                                  difficulties=["easy"], rows_per_cell=5, rows_per_request=3,
+                                  cells=[{"category": "shipping", "difficulty": "hard", "count": 2}]))
+        bodies = sorted(server.counters.bodies, key=lambda b: b["messages"][-1]["content"])
+    assert res.decoding_mode == "schema_grammar"
+    fmts = [b["response_format"] for b in bodies]
+    assert all(f["type"] == "json_object" for f in fmts)
+    sizes = sorted((f["schema"]["minItems"], f["schema"]["maxItems"]) for f in fmts)
+    assert sizes == [(2, 2), (2, 2), (3, 3)]  # billing 5 = 3 + 2, shipping 2
+    good = [{"input": "where is my parcel", "output": {"category": "shipping"}, "language": "en"}] * 2
+    schema = next(f["schema"] for f in fmts if f["schema"]["minItems"] == 2)
+    jsonschema.validate(good, schema)  # what the server was sent accepts good rows ...
+    for bad in ([good[0]], [good[0], {**good[0], "output": {"category": "refund"}}],
+                [good[0], {"input": "x", "output": {"category": "shipping"}}]):
+        with pytest.raises(jsonschema.ValidationError):  # ... and refuses wrong counts, labels and shapes
+            jsonschema.validate(bad, schema)
+    rows = rows_of(workspace, res)
+    # billing: 3 + 2 asked, one row lost to each truncation; shipping: both rows, unwrapped from {"rows": ...}
+    assert res.rows == len(rows) == 3 + 2
+    assert sorted(r["meta"]["category"] for r in rows) == ["billing"] * 3 + ["shipping"] * 2
+    assert all(r["provenance"]["decoding"] == "schema_grammar" for r in rows)
+    rejected = [json.loads(x) for x in (workspace / res.rejected_path).read_text().splitlines()]
+    assert len(rejected) == 2 and all(r["reason"].startswith("invalid_json") and r["raw"] for r in rejected)
+
+
+def test_unconstrained_teacher_gets_no_response_format(workspace):
+    (workspace / "schema.json").write_text(json.dumps(STRICT))
+    with FakeOpenAIServer(teacher, keep_bodies=True) as server:
+        res = generate_batch(plan(api_base=server.url, categories=["billing"], difficulties=["easy"],
+                                  rows_per_cell=2, rows_per_request=2, constrained=False))
+        assert "response_format" not in server.counters.bodies[0]
+    assert res.decoding_mode == "unconstrained" and res.rows == 2

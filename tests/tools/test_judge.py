@@ -155,3 +155,32 @@ def test_no_shared_items_is_a_clear_error(workspace):
     with pytest.raises(InvalidInput, match="share no item ids"):
         run_pairwise_judge(RunPairwiseJudgeParams(responses=[x, "z.jsonl"], judge_model="openai/judge",
                                                   api_base="http://127.0.0.1:9/v1", background=False))
+
+
+def test_local_judge_is_constrained_to_the_verdict_schema_and_raw_answers_are_kept(workspace):
+    import jsonschema
+
+    x = _write(workspace, "x", [4, 4])
+    y = _write(workspace, "y", [2, 2], tag=" ALWAYS_BAD")  # item q0 always gets a non-JSON verdict
+    with FakeOpenAIServer(scripted_judge(bias=0.0), keep_bodies=True) as server:
+        res = run_pairwise_judge(_params(server, [x, y], retries=0))
+        constrained = [b.get("response_format") for b in server.counters.bodies]
+        run_pairwise_judge(_params(server, [x, y], retries=0, json_mode=False,
+                                   output_dir="judgments/free"))
+        free = [b.get("response_format") for b in server.counters.bodies[len(constrained):]]
+    assert len(constrained) == 4 and free == [None] * 4
+    fmt = constrained[0]
+    assert all(f == fmt for f in constrained) and fmt["type"] == "json_object"  # llama.cpp's form, on loopback
+    dims = DIMS  # the general rubric's
+    good = {"a_scores": {d: 4 for d in dims}, "b_scores": {d: 2 for d in dims}, "reasoning": "A solves it.",
+            "verdict": "A_better"}
+    jsonschema.validate(good, fmt["schema"])
+    for bad in ({**good, "verdict": "A"}, {**good, "b_scores": {d: 2 for d in dims[:3]}},
+                {**good, "a_scores": {**good["a_scores"], "accuracy": 0}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, fmt["schema"])
+    doc = json.loads((workspace / res.judgments_path).read_text())
+    assert doc["provenance"]["output_mode"] == "schema_grammar"
+    failed = [c for r in doc["records"] for c in r["calls"] if c["error"]]
+    assert len(failed) == 2 and all(c["raw"] == "I think A is better overall." for c in failed)
+    assert all(c["raw"] is None for r in doc["records"] for c in r["calls"] if not c["error"])

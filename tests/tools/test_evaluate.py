@@ -217,7 +217,7 @@ def test_few_shot_turns_come_before_each_item_in_label_turns(workspace):
                                                        "vat number missing"]
         assert json.loads(msgs[4]["content"])["category"] == "bug"
         assert msgs[-1]["content"] == ticket
-    assert res.metrics["parse_rate"] == pytest.approx(5 / 6)  # scoring is unchanged by the shots
+    assert res.metrics.parse_rate == pytest.approx(5 / 6)  # scoring is unchanged by the shots
     doc = json.loads((workspace / res.results_path).read_text())
     shot = doc["provenance"]["few_shot"]
     assert shot["k"] == 4 and shot["labels"] == ["billing", "bug", "account", "billing"]

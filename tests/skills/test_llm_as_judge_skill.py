@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from specialize.runtime.catalog import load_all
+from tests.skills.test_skills import PENDING_TOOLS
 from specialize.runtime.workspace import skills_root
 
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
@@ -43,7 +44,7 @@ def test_example_calls_validate_and_cover_the_six_tools():
     for name in re.findall(r"`([a-z]+(?:_[a-z0-9]+)+)`", text):
         if name.startswith(("run_", "plan_", "release_", "compare_", "job_")):
             fields = {f for spec in tools.values() for f in spec.params.model_fields}
-            assert name in tools or name in fields, name
+            assert name in tools or name in fields or name in PENDING_TOOLS, name
 
 
 def test_bundled_rubrics_load_and_weights_match_the_reference_table():

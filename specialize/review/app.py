@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 ANNOTATOR_COOKIE = "specialize_review_annotator"
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "x-frame-options": "DENY", "referrer-policy": "no-referrer", "x-content-type-options": "nosniff",
+    # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on form posts
+    "x-frame-options": "DENY", "referrer-policy": "same-origin", "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
 VERDICT_WORDS = {"left": "Answer 1 is better", "right": "Answer 2 is better", "tie": "Tie", "both_bad": "Both bad"}

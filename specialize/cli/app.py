@@ -95,6 +95,49 @@ def serve(
 
 
 @app.command()
+def review(
+    source: str = typer.Argument(None, help="What to review: a run_pairwise_judge judgments.json (kind judge). "
+                                            "Leave out to reopen --review-id."),
+    review_id: str = typer.Option(None, help="Reopen this review (answers are kept), or the id for a new one."),
+    sample: int = typer.Option(40, help="Items in the queue (stratified by the judge's verdict and consistency)."),
+    seed: int = typer.Option(0, help="Seed for the sample and the blinded left/right order."),
+    annotator: str = typer.Option(None, help="Your name, prefilled in the page."),
+    port: int = typer.Option(0, help="Port on 127.0.0.1 (0 = any free port)."),
+    threshold: float = typer.Option(0.8, help="Judge-people agreement needed to pass."),
+    min_labels: int = typer.Option(20, help="Answers needed before pass/fail is decided."),
+) -> None:
+    """Serve a human-review page on 127.0.0.1 in the foreground and print its URL (Ctrl-C stops it; the answers
+    stay in the workspace). The MCP tools open_review / review_progress / review_results / export_review do
+    the same for an agent, with the page as a background job."""
+    import secrets
+    from urllib.parse import quote
+
+    from specialize.review import app as review_app
+    from specialize.review import store
+    from specialize.runtime.errors import SpecializeError
+
+    try:
+        if source:
+            rid = store.create_review("judge", source, sample=sample, seed=seed, threshold=threshold,
+                                      min_labels=min_labels, review_id=review_id)["review_id"]
+        elif review_id:
+            rid = store.load_review(review_id)["review_id"]
+        else:
+            raise typer.BadParameter("pass a judgments.json to review, or --review-id to reopen a review")
+        suffix = f"&annotator={quote(annotator)}" if annotator else ""
+
+        def announce(info: dict) -> None:
+            typer.echo(f"review {rid}: {len(store.load_items(rid))} items, answers in "
+                       f"{store.review_dir(rid)}/answers.jsonl", err=True)
+            typer.echo(f"open {info['url']}{suffix}", err=True)
+
+        review_app.serve(rid, token=secrets.token_urlsafe(24), port=port, on_ready=announce)
+    except SpecializeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from specialize import __version__
@@ -103,7 +146,7 @@ def version() -> None:
 
 
 # The hand-written commands; anything else on the command line is a tool sub-command.
-BUILT_IN = {"mcp", "tools", "demo", "skills", "serve", "version"}
+BUILT_IN = {"mcp", "tools", "demo", "skills", "serve", "review", "version"}
 
 
 def build_cli(argv: list[str] | None = None) -> typer.Typer:

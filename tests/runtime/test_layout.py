@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ("runtime", "llm", "data", "training", "evaluation", "export", "assess", "demo", "cli")
+STAGES = ("runtime", "llm", "data", "training", "evaluation", "export", "assess", "review", "demo", "cli")
 # What each part may import besides itself. Order is bottom-up; the top (demo, cli) may use everything below.
 ALLOWED = {
     "runtime": set(),
@@ -22,10 +22,12 @@ ALLOWED = {
     "assess": {"runtime"},
     "evaluation": {"runtime", "llm", "data"},
     "export": {"runtime", "llm", "data", "evaluation"},
-    "tools": {"runtime", "llm", "data", "training", "evaluation", "export", "assess"},
+    "review": {"runtime", "data", "evaluation"},
+    "tools": {"runtime", "llm", "data", "training", "evaluation", "export", "assess", "review"},
     "demo": {"runtime", "llm", "data", "training", "evaluation", "export", "assess"},
     "server": {"runtime", "tools"},
-    "cli": {"runtime", "llm", "data", "training", "evaluation", "export", "assess", "demo", "tools", "server"},
+    "cli": {"runtime", "llm", "data", "training", "evaluation", "export", "assess", "review", "demo", "tools",
+            "server"},
 }
 
 

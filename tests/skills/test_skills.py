@@ -18,7 +18,7 @@ TOOL_VERBS = ("estimate_", "assess_", "decide_", "generate_", "validate_", "spli
 SKILLS = bundled_skills()
 # Tools other branches are adding (named in the playbooks' prose only, never in a json tool= block); drop a
 # name once its tool is in the catalog.
-PENDING_TOOLS = {"run_classical_baseline"}
+PENDING_TOOLS: set[str] = set()  # tools a playbook may name before their branch lands (none now)
 EXPECTED = {"model-economics", "training-data-pipeline", "llm-as-judge-evaluation", "small-model-finetuning"}
 
 

@@ -8,11 +8,12 @@ import numpy as np
 from specialize.tools.release import CapabilityCheck, ReleaseGateParams, SafetyRates, release_gate
 
 
-def _write(ws, name, correct, *, cost=0.0001, p95=0.2, schema=0.99, ids=None):
+def _write(ws, name, correct, *, cost=0.0001, p95=0.2, schema=0.99, ids=None, sha="a" * 64):
     ids = ids or [f"i{k}" for k in range(len(correct))]
     examples = [{"id": i, "correct": bool(c), "critical_ok": bool(c), "parsed": True, "schema_valid": True}
                 for i, c in zip(ids, correct)]
     doc = {"kind": "eval_results", "primary_metric": "critical_field_accuracy", "examples": examples,
+           "eval_set": {"path": "golden.jsonl", "sha256": sha},
            "metrics": {"critical_field_accuracy": float(np.mean(correct)), "schema_pass_rate": schema,
                        "parse_rate": 1.0},
            "cost_per_request_usd": cost, "latency_s": {"p95": p95}}

@@ -127,7 +127,7 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
         recs = [r for r in records if r["pair"] == (i, j)]
         summaries.append(judging.summarise_pair(recs, (names[i], names[j]), n_resamples=p.bootstrap_resamples,
                                                 seed=p.seed))
-    warnings: list[str] = []
+    warnings: list[str] = judging.adjust_pairs(summaries)  # Holm over the pairs, and the pairs' own warnings
     bt = None
     if len(models) > 2:
         comps = [(names[r["pair"][0]], names[r["pair"][1]], stats.VERDICT_SCORE.get(r["outcome"], 0.5))
@@ -193,7 +193,8 @@ def render_report(doc: dict[str, Any]) -> str:
         ca, cb = s["mean_composite_a"], s["mean_composite_b"]
         lines.append(f"| {s['model_a']} | {s['model_b']} | {s['n_items']} | {_pct(s['win_rate'])} | "
                      f"{_pct(s['tie_rate'])} | {_pct(s['loss_rate'])} | {_pct(s['win_rate_ties_half'])} | "
-                     f"{_pct(s['ci_low'])}–{_pct(s['ci_high'])} | {s['sign_test_p']:.3g} | "
+                     f"{_pct(s['ci_low'])}–{_pct(s['ci_high'])} | {s['sign_test_p']:.3g} "
+                     f"(Holm {s.get('sign_test_p_adjusted', float('nan')):.3g}) | "
                      f"{'n/a' if ca is None else f'{ca:.2f}'} | {'n/a' if cb is None else f'{cb:.2f}'} | "
                      f"{t.get('p_value', float('nan')):.3g} | {_pct(s['position_consistency'])} | "
                      f"{s['judge_failures']} |")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+
+import pytest
+from scipy.stats import norm
 
 from specialize.tools.compare import CompareModelsParams, compare_models
 from specialize.tools.evaluate import RunEvalParams, run_eval
@@ -53,7 +57,14 @@ def test_report_has_every_section_table_and_plot(workspace):
     assert "| Model | Cost / 1M tok |" in text and "Latency p95" in text and "self-hosted" in text
     assert out.best_model == "perfect"
     # CIs in the metric table, win rate of the pair, and the flawed model's taxonomy with at most 3 examples each
-    assert re.search(r"\| perfect \| 6 \| 100\.0% \[100\.0%, 100\.0%\]", text)
+    # all 6 right: the Clopper-Pearson lower end is (0.025)^(1/6) = 54.1%, not the bootstrap's collapsed 100%
+    low = 100 * 0.025 ** (1 / 6)
+    assert re.search(rf"\| perfect \| 6 \| 100\.0% \[{low:.1f}%, 100\.0%\]", text)
+    # on the primary metric the perfect model gains 2 items and loses none: McNemar's z = 2 / sqrt(2), two-sided
+    p = 2 * norm.sf(2 / math.sqrt(2))
+    row = re.search(r"\| flawed \| 6 \| \+33\.3 pts \| [^|]+\| ([0-9.]+) \| ([0-9.]+) \|", text)
+    assert row and float(row.group(1)) == pytest.approx(p, abs=5e-4) and float(row.group(2)) == float(row.group(1))
+    assert "not significant in a paired test" in text and "only 6 items" in text
     assert "| perfect | flawed | 6 |" in text
     flawed = text.split("#### flawed")[1]
     for cat in ("parse_error", "schema_error", "wrong_category"):

@@ -103,12 +103,85 @@ def paired_proportion_diff(gains: Any, losses: Any, n: Any, *, confidence: float
     return {"estimate": est, "low": low, "high": high, "n": m, "confidence": confidence, "method": TANGO}
 
 
-def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0) -> dict[str, Any]:
-    """One-sided score test (Tango) of H0: gain <= margin against H1: gain > margin on paired pass/fail items.
+EXACT_MAX_N = 2000  # above this many items the margin test uses the normal approximation
+_NUISANCE_GRID = 200
 
-    The gain is p(first passes, second fails) - p(second passes, first fails). At margin 0 the statistic is
-    McNemar's (b - c) / sqrt(b + c). Rejecting at level alpha is the same as the lower end of the two-sided
-    1 - 2 alpha Tango interval lying above the margin.
+
+def _cells(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (gains, losses) outcome possible with n paired items."""
+    b, c = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    keep = b + c <= n
+    return b[keep], c[keep]
+
+
+def _null_cell_logpmf(b: np.ndarray, c: np.ndarray, n: int, margin: float) -> Any:
+    """Log-probability of each (gains, losses) cell under H0 gain = margin, one row per discordance value.
+
+    The discordance (share of items where exactly one system passes) is the nuisance; its grid is denser
+    near its smallest possible value, the margin itself, where the normal approximation is worst.
+    """
+    from scipy.special import gammaln, xlogy
+
+    u = np.linspace(0, 1, _NUISANCE_GRID + 1)[1:]
+    for psi in margin + (1 - margin) * u ** 2:
+        p_gain, p_loss = (psi + margin) / 2, (psi - margin) / 2
+        yield (gammaln(n + 1) - gammaln(b + 1) - gammaln(c + 1) - gammaln(n - b - c + 1)
+               + xlogy(b, p_gain) + xlogy(c, p_loss) + xlogy(n - b - c, 1 - psi))
+
+
+def exact_margin_pvalues(n: int, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-sided unconditional exact p-values of the margin test for every outcome with n items.
+
+    Outcomes are ordered by Tango's statistic; a p-value is the largest probability, over the nuisance
+    discordance, of an outcome at least as extreme under H0 gain = margin (the Suissa-Shuster construction).
+    Returns (gains, losses, p) arrays; used for planning and exact type-I checks.
+    """
+    b, c = _cells(n)
+    z = _tango_z(b, c, n, margin)
+    order = np.argsort(-z, kind="stable")
+    zs = z[order]
+    ends = np.flatnonzero(np.r_[np.diff(zs) < -1e-9, True])  # last position of each run of equal statistics
+    group = np.cumsum(np.r_[0, (np.diff(zs) < -1e-9).astype(int)])
+    p_sorted = np.zeros(len(zs))
+    for logp in _null_cell_logpmf(b[order], c[order], n, margin):
+        p_sorted = np.maximum(p_sorted, np.cumsum(np.exp(logp))[ends][group])
+    p = np.empty_like(p_sorted)
+    p[order] = np.minimum(p_sorted, 1.0)
+    return b, c, p
+
+
+def _exact_margin_pvalue(gains: int, losses: int, n: int, margin: float) -> float:
+    """The exact unconditional p of one outcome, summed per discordant count k (O(n) per nuisance value).
+
+    For a fixed k = gains + losses Tango's statistic grows with the gains, so the outcomes at least as
+    extreme as the observed one are gains >= b_min(k); gains given k are binomial with
+    p = p(gain) / discordance, and k is binomial in n with p = discordance.
+    """
+    from scipy.stats import binom
+
+    b, c = _cells(n)
+    extreme = _tango_z(b, c, n, margin) >= float(_tango_z(gains, losses, n, margin)) - 1e-9
+    b_min = np.full(n + 1, n + 1)
+    np.minimum.at(b_min, (b + c)[extreme], b[extreme])
+    k = np.arange(n + 1)
+    u = np.linspace(0, 1, _NUISANCE_GRID + 1)[1:]
+    best = 0.0
+    for psi in margin + (1 - margin) * u ** 2:
+        share = (psi + margin) / (2 * psi)
+        best = max(best, float((binom.pmf(k, n, psi) * binom.sf(b_min - 1, k, share)).sum()))
+    return min(1.0, best)
+
+
+def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0, *,
+                       exact: bool = True) -> dict[str, Any]:
+    """One-sided test of H0: gain <= margin against H1: gain > margin on paired pass/fail items.
+
+    The gain is p(first passes, second fails) - p(second passes, first fails); the statistic is Tango's score
+    (at margin 0, McNemar's (b - c) / sqrt(b + c)). For one outcome with n <= EXACT_MAX_N (``exact``) the
+    p-value is exact and unconditional (its type-I error stays at or under alpha where the normal
+    approximation runs over, with few discordant items); otherwise, and for arrays, it is the normal
+    approximation, which agrees with the Tango interval: p < alpha exactly when the lower end of the
+    two-sided 1 - 2 alpha interval lies above the margin.
     """
     from scipy.stats import norm
 
@@ -117,11 +190,15 @@ def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0) -> 
     b, c = np.asarray(gains), np.asarray(losses)
     if p.ndim == 0:
         warnings = []
+        m = int(np.asarray(n))
         if margin == 0 and b + c == 0:
             warnings.append("no item changed between the two systems: no evidence of a gain")
             p = np.float64(1.0)
+        elif exact and m <= EXACT_MAX_N:
+            p = _exact_margin_pvalue(int(b), int(c), m, margin)
+        how = "exact unconditional" if exact and m <= EXACT_MAX_N else "normal-approximation"
         return {"z": float(z), "p_value": float(p), "margin": margin, "gains": int(b), "losses": int(c),
-                "n": int(np.asarray(n)), "method": f"one-sided Tango score test of gain > {margin:g}",
+                "n": m, "method": f"one-sided {how} test of gain > {margin:g} (Tango's statistic)",
                 "warnings": warnings}
     return {"z": z, "p_value": np.where((b + c == 0) & (margin == 0), 1.0, p), "margin": margin}
 

@@ -102,7 +102,8 @@ def gain_test(a: dict[str, Any], b: dict[str, Any], metric: str, *, margin: floa
             p = min(1.0, 2 * min(p, rev))
         out.update(value_first=float(fa.mean()), value_second=float(fb.mean()), gains=gains, losses=losses,
                    diff=ci["estimate"], ci_low=ci["low"], ci_high=ci["high"], ci_confidence=level, p_value=p,
-                   method=("two-sided Tango score test (McNemar's statistic)" if two_sided else test["method"])
+                   method=("two-sided test (twice the smaller one-sided exact unconditional p, McNemar's "
+                           "statistic)" if two_sided else test["method"])
                    + f" on {n} shared items ({gains} gained, {losses} lost)",
                    warnings=ci["warnings"] + test["warnings"])
         return out

@@ -131,6 +131,21 @@ def _plots(out: Path, names: list[str], docs: list[dict[str, Any]], primary: str
     return paths
 
 
+def _paired_against_best(ranked: list[tuple[str, dict[str, Any]]],
+                         primary: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """Two-sided paired test of the best model against each other one, Holm-adjusted over the comparisons."""
+    from specialize.evaluation.paired import gain_test
+    from specialize.evaluation.stats import adjust_pvalues
+
+    best = ranked[0][1]
+    tests = [(n, gain_test(best, d, primary, two_sided=True)) for n, d in ranked[1:]]
+    adjusted = adjust_pvalues([t["p_value"] if t else float("nan") for _, t in tests])
+    for (_, t), pa in zip(tests, adjusted):
+        if t is not None:
+            t["p_adjusted"] = pa
+    return tests
+
+
 def build_report(p: CompareModelsParams) -> CompareModelsResult:
     docs = []
     for r in p.results:
@@ -156,16 +171,15 @@ def build_report(p: CompareModelsParams) -> CompareModelsResult:
         findings.append(f"{n}: {primary} {_ci(d['metrics'], primary)}, p95 latency "
                         f"{(d['latency_s'].get('p95') or 0) * 1000:.0f} ms, cost per 1k requests "
                         f"{_money(d.get('cost_per_1k_requests_usd'))}.")
-    tied = []
-    if len(ranked) > 1:
-        bci = best["metrics"].get(f"{primary}_ci")
-        for n, d in ranked[1:]:
-            ci = d["metrics"].get(f"{primary}_ci")
-            if bci and ci and ci[1] >= bci[0]:
-                tied.append(n)
+    paired = _paired_against_best(ranked, primary) if len(shas) == 1 else []
+    tied = [n for n, t in paired if t is None or not t["p_adjusted"] < 0.05]
     if tied:
-        findings.append(f"The 95% CIs of {best_name} and {', '.join(tied)} overlap on {primary}: the lead is not "
-                        "established at this eval size.")
+        findings.append(f"Paired tests on the shared items (Holm-adjusted over {len(paired)} comparisons with "
+                        f"{best_name}) find no significant difference between {best_name} and {', '.join(tied)} on "
+                        f"{primary}: the lead is not established at this eval size.")
+    for n, d in ranked:
+        for w in d["metrics"].get("stats_warnings", []):
+            findings.append(f"{n}: {w}.")
     if len(shas) > 1:
         findings.append("Warning: the results come from different eval sets (sha256 differ); the comparison is "
                         "not like for like.")
@@ -176,8 +190,10 @@ def build_report(p: CompareModelsParams) -> CompareModelsResult:
     lines = [f"# {p.title}", "", "## Executive Summary", ""]
     lines.append(f"{best_name} scores highest on {primary} ({_ci(best['metrics'], primary)}) over "
                  f"{best['n']} items of `{best['eval_set']['path']}`"
-                 + (f", but its lead over {', '.join(tied)} is within the confidence intervals." if tied else
-                    (", clear of every other model's 95% CI." if len(ranked) > 1 else ".")))
+                 + (f", but its lead over {', '.join(tied)} is not significant in a paired test." if tied else
+                    ", ahead of every other model in paired tests (Holm-adjusted)." if paired else
+                    ", but the models were scored on different eval sets, so no paired test was made."
+                    if len(ranked) > 1 else "."))
     cheapest = min((nd for nd in zip(names, docs) if nd[1].get("cost_per_1k_requests_usd") is not None),
                    key=lambda nd: nd[1]["cost_per_1k_requests_usd"], default=None)
     if cheapest:
@@ -197,6 +213,16 @@ def build_report(p: CompareModelsParams) -> CompareModelsResult:
               "|---|---|" + "---|" * len(keys)]
     for n, d in zip(names, docs):
         lines.append(f"| {n} | {d['n']} | " + " | ".join(_ci(d["metrics"], k) for k in keys) + " |")
+    if paired:
+        lines += ["", f"### Paired tests against {best_name} on {primary}", "",
+                  "Two-sided tests on the items both models scored; p-values Holm-adjusted over the comparisons.", "",
+                  "| Model | shared items | gain of best | 95% CI | p | Holm p | test |", "|---|---|---|---|---|---|---|"]
+        for n, t in paired:
+            if t is None:
+                lines.append(f"| {n} | | | | | | no paired test for {primary} |")
+                continue
+            lines.append(f"| {n} | {t['n_shared']} | {100 * t['diff']:+.1f} pts | [{100 * t['ci_low']:+.1f}, "
+                         f"{100 * t['ci_high']:+.1f}] | {t['p_value']:.3g} | {t['p_adjusted']:.3g} | {t['method']} |")
     if judged:
         lines += ["", "### Pairwise judge (each pair judged in both orders)", "",
                   "| A | B | n | A wins | ties | B wins | win rate (ties ½) [95% CI] | position consistency |",

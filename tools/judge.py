@@ -195,7 +195,7 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
         recs = [r for r in records if r["pair"] == (i, j)]
         summaries.append(judging.summarise_pair(recs, (names[i], names[j]), n_resamples=p.bootstrap_resamples,
                                                 seed=p.seed))
-    warnings: list[str] = []
+    warnings: list[str] = judging.adjust_pairs(summaries)  # Holm over the pairs, and the pairs' own warnings
     bt = None
     if len(models) > 2:
         comps = [(names[r["pair"][0]], names[r["pair"][1]], stats.VERDICT_SCORE.get(r["outcome"], 0.5))
@@ -261,7 +261,8 @@ def render_report(doc: dict[str, Any]) -> str:
         ca, cb = s["mean_composite_a"], s["mean_composite_b"]
         lines.append(f"| {s['model_a']} | {s['model_b']} | {s['n_items']} | {_pct(s['win_rate'])} | "
                      f"{_pct(s['tie_rate'])} | {_pct(s['loss_rate'])} | {_pct(s['win_rate_ties_half'])} | "
-                     f"{_pct(s['ci_low'])}–{_pct(s['ci_high'])} | {s['sign_test_p']:.3g} | "
+                     f"{_pct(s['ci_low'])}–{_pct(s['ci_high'])} | {s['sign_test_p']:.3g} "
+                     f"(Holm {s.get('sign_test_p_adjusted', float('nan')):.3g}) | "
                      f"{'n/a' if ca is None else f'{ca:.2f}'} | {'n/a' if cb is None else f'{cb:.2f}'} | "
                      f"{t.get('p_value', float('nan')):.3g} | {_pct(s['position_consistency'])} | "
                      f"{s['judge_failures']} |")
@@ -330,11 +331,16 @@ class PlanEvalSizeParams(Params):
                                                          "model's accuracy otherwise).")
     target: float = Field(gt=0, lt=1, description="The rate you want to be able to detect (e.g. 0.6 win rate, or "
                                                   "baseline accuracy + 0.02).")
-    alpha: float = Field(0.05, gt=0, lt=0.5, description="Two-sided significance level.")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level (two-sided; one-sided "
+                                                          "with a margin, as the release gate tests).")
     power: float = Field(0.8, gt=0.5, lt=1, description="Chance of detecting the effect when it is real.")
     paired_discordance: float | None = Field(None, gt=0, lt=1, description="For accuracy on the same items: share "
                                                                            "of items where exactly one system is "
                                                                            "right (enables the paired McNemar plan).")
+    margin: float | None = Field(None, ge=0, lt=1, description="The release gate's margin: plan for its one-sided test "
+                                                               "of gain > margin on paired items (needs "
+                                                               "kind='accuracy' and paired_discordance; alpha is "
+                                                               "then one-sided, as in the gate).")
 
 
 class PlanEvalSizeResult(Result):
@@ -355,13 +361,17 @@ def plan_eval_size(params: PlanEvalSizeParams, *, progress=None) -> PlanEvalSize
     try:
         r = stats.plan_sample_size(kind=params.kind, baseline=params.baseline, target=params.target,
                                    alpha=params.alpha, power=params.power,
-                                   paired_discordance=params.paired_discordance)
+                                   paired_discordance=params.paired_discordance, margin=params.margin)
     except ValueError as exc:
-        raise InvalidInput(str(exc), fix="Give a target different from the baseline, both strictly in (0, 1).") \
-            from exc
+        raise InvalidInput(str(exc), fix="Give a target different from the baseline, both strictly in (0, 1); for a "
+                                         "margin plan also kind='accuracy', paired_discordance, and a target - "
+                                         "baseline gain above the margin.") from exc
     note = (f"With {r['n']} items a true change from {params.baseline:.3f} to {params.target:.3f} is found "
             f"{params.power:.0%} of the time at alpha {params.alpha}.")
-    if params.kind == "win_rate":
+    if params.margin is not None:
+        note += (f" This sizes the release gate's own test: a one-sided test on the same items that the gain exceeds "
+                 f"the margin {params.margin:g}, at one-sided alpha {params.alpha}.")
+    elif params.kind == "win_rate":
         note += " Ties dilute a pairwise effect: plan on the win rate with ties counted as half."
     elif params.paired_discordance is None:
         note += (" Both models run on the same items? Give paired_discordance (share of items where exactly one "

@@ -2,8 +2,10 @@
 
 Criteria (each reported pass / fail / not_measured with the numbers behind it; thresholds are parameters):
 
-1. task metric >= current + margin, and the gain is significant (one-sided paired test on the same items,
-   p < alpha: exact McNemar for per-item pass/fail metrics, paired bootstrap for macro-F1);
+1. the task-metric gain over current exceeds ``margin``: a one-sided test of H0 gain <= margin, p < alpha,
+   with the gain and the test both taken from the items the two results share (Tango's score test for
+   per-item pass/fail metrics, a paired bootstrap for macro-F1); results from different eval sets (sha256)
+   are refused;
 2. no regressions on the regression / golden set (items the current model passed and the candidate fails,
    or any failure when no current results are given), except ids explicitly approved;
 3. no drop of more than ``max_capability_drop`` points on any capability check;
@@ -23,18 +25,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from specialize.evaluation.paired import gain_test, require_same_eval_set
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result, SparseResult
 from specialize.runtime.workspace import resolve_path
 
 Status = Literal["pass", "fail", "not_measured"]
-PER_ITEM = {"accuracy": lambda e: e.get("pred_label") == e.get("ref_label") and "ref_label" in e,
-            "critical_field_accuracy": lambda e: bool(e.get("critical_ok")),
-            "exact_match": lambda e: bool(e.get("exact_match")), "exact_key_match": lambda e: bool(e.get("key_match")),
-            "schema_pass_rate": lambda e: bool(e.get("schema_valid")), "parse_rate": lambda e: bool(e.get("parsed")),
-            "tool_name_accuracy": lambda e: bool(e.get("tool_name_ok")),
-            "argument_accuracy": lambda e: bool(e.get("args_ok")), "correct_rate": lambda e: bool(e.get("correct"))}
 
 
 class CapabilityCheck(Params):
@@ -57,8 +54,10 @@ class ReleaseGateParams(Params):
     current: str | None = Field(None, description="run_eval results JSON of the current production model on the "
                                                   "same set.")
     metric: str | None = Field(None, description="Task metric to compare (default: the results' primary metric).")
-    margin: float = Field(0.01, ge=0, le=1, description="Required gain over current, as a fraction (0.01 = 1 pt).")
-    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level for the task-metric gain.")
+    margin: float = Field(0.01, ge=0, lt=1, description="Required gain over current, as a fraction (0.01 = 1 pt); "
+                                                        "the gate tests gain > margin, not gain > 0.")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="One-sided significance level of the test of gain > "
+                                                         "margin.")
     regression_candidate: str | None = Field(None, description="Candidate's run_eval results on the regression "
                                                                "suite.")
     regression_current: str | None = Field(None, description="Current model's results on the regression suite "
@@ -164,10 +163,6 @@ def _load(value: str, arg: str) -> dict[str, Any]:
     return doc
 
 
-def _flags(doc: dict[str, Any], metric: str) -> dict[str, bool]:
-    return {str(e["id"]): bool(PER_ITEM[metric](e)) for e in doc["examples"]}
-
-
 def _task_metric(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
     metric = p.metric or cand["primary_metric"]
     value = cand["metrics"].get(metric)
@@ -175,49 +170,29 @@ def _task_metric(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
         return Criterion(name="task_metric", status="not_measured", values={"metric": metric, "candidate": value},
                          detail="No current-model results given.")
     cur = _load(p.current, "current")
-    base_value = cur["metrics"].get(metric)
-    if value is None or base_value is None:
-        return Criterion(name="task_metric", status="not_measured", values={"metric": metric},
-                         detail=f"Metric {metric} missing from the results.")
-    diff = value - base_value
-    if metric in PER_ITEM:
-        from scipy.stats import binomtest
-
-        c, b = _flags(cand, metric), _flags(cur, metric)
-        ids = sorted(set(c) & set(b))
-        gained = sum(c[i] and not b[i] for i in ids)
-        lost = sum(b[i] and not c[i] for i in ids)
-        p_value = float(binomtest(gained, gained + lost, 0.5, alternative="greater").pvalue) if gained + lost else 1.0
-        test = f"exact McNemar on {len(ids)} shared items ({gained} gained, {lost} lost)"
-    elif metric == "macro_f1":
-        import numpy as np
-
-        from specialize.evaluation.metrics import _macro_f1
-
-        cx = {str(e["id"]): e for e in cand["examples"]}
-        bx = {str(e["id"]): e for e in cur["examples"]}
-        ids = sorted(set(cx) & set(bx))
-        labels = sorted({str(cx[i].get("ref_label")) for i in ids})
-        k = len(labels)
-        idx = {lab: n for n, lab in enumerate(labels)}
-        yt = np.array([idx[str(cx[i].get("ref_label"))] for i in ids])
-        yc = np.array([idx.get(str(cx[i].get("pred_label")), k) for i in ids])
-        yb = np.array([idx.get(str(bx[i].get("pred_label")), k) for i in ids])
-        rng = np.random.default_rng(0)
-        res = rng.integers(0, len(ids), size=(2000, len(ids)))
-        d = _macro_f1(yt[res], yc[res], k) - _macro_f1(yt[res], yb[res], k)
-        p_value = float((d <= 0).mean())
-        test = f"paired bootstrap (2,000 resamples) on {len(ids)} shared items"
-    else:
+    require_same_eval_set({"candidate": cand, "current": cur})
+    res = gain_test(cand, cur, metric, margin=p.margin, alpha=p.alpha)
+    if res is None:
         return Criterion(name="task_metric", status="not_measured", values={"metric": metric},
                          detail=f"No paired test for {metric}; choose a per-item metric or macro_f1.")
-    ok = diff >= p.margin and p_value < p.alpha
+    if not res["n_shared"]:
+        return Criterion(name="task_metric", status="not_measured", values={"metric": metric},
+                         detail="The candidate and current results share no item ids.")
+    ok = res["p_value"] < p.alpha
+    extra = "" if not (res["only_first"] or res["only_second"]) else (
+        f" Left out: {res['only_first']} items only the candidate scored, {res['only_second']} only the current.")
     return Criterion(name="task_metric", status="pass" if ok else "fail",
-                     values={"metric": metric, "candidate": value, "current": base_value, "diff": diff,
-                             "margin": p.margin, "p_value": p_value, "alpha": p.alpha,
+                     values={"metric": metric, "candidate": res["value_first"], "current": res["value_second"],
+                             "diff": res["diff"], "margin": p.margin, "p_value": res["p_value"], "alpha": p.alpha,
+                             "ci_low": res["ci_low"], "ci_confidence": res["ci_confidence"],
+                             "n_shared": res["n_shared"], "test": res["method"], "warnings": res["warnings"],
+                             "candidate_whole_set": value, "current_whole_set": cur["metrics"].get(metric),
                              "candidate_ci": cand["metrics"].get(f"{metric}_ci")},
-                     detail=f"{metric}: {value:.4f} vs current {base_value:.4f} (diff {diff:+.4f}, need "
-                            f">= {p.margin:+.4f}); one-sided p = {p_value:.4g} by {test}, need < {p.alpha}.")
+                     detail=f"{metric} on {res['n_shared']} shared items: {res['value_first']:.4f} vs current "
+                            f"{res['value_second']:.4f}, gain {res['diff']:+.4f}; test of gain > {p.margin:+.4f}: "
+                            f"one-sided p = {res['p_value']:.4g} (need < {p.alpha}), lower "
+                            f"{100 * res['ci_confidence']:.0f}% bound {res['ci_low']:+.4f}, by {res['method']}."
+                            + extra + "".join(f" Warning: {w}." for w in res["warnings"]))
 
 
 def _regressions(p: ReleaseGateParams) -> Criterion:
@@ -226,7 +201,9 @@ def _regressions(p: ReleaseGateParams) -> Criterion:
     cand = _load(p.regression_candidate, "regression_candidate")
     c = {str(e["id"]): bool(e.get("correct")) for e in cand["examples"]}
     if p.regression_current:
-        b = {str(e["id"]): bool(e.get("correct")) for e in _load(p.regression_current, "regression_current")["examples"]}
+        cur = _load(p.regression_current, "regression_current")
+        require_same_eval_set({"regression_candidate": cand, "regression_current": cur})
+        b = {str(e["id"]): bool(e.get("correct")) for e in cur["examples"]}
         regressed = sorted(i for i in c if b.get(i) and not c[i])
         how = "items the current model passes and the candidate fails"
     else:
@@ -296,6 +273,7 @@ def _frontier(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
     if p.frontier is None:
         return Criterion(name="ship_over_frontier", status="not_measured", detail="No frontier results given.")
     fr = _load(p.frontier, "frontier")
+    require_same_eval_set({"candidate": cand, "frontier": fr})
     metric = p.metric or cand["primary_metric"]
     q, fq = cand["metrics"].get(metric), fr["metrics"].get(metric)
     c, fc = cand.get("cost_per_request_usd"), fr.get("cost_per_request_usd")
@@ -328,7 +306,8 @@ def gate(p: ReleaseGateParams) -> ReleaseGateResult:
 def release_gate(params: ReleaseGateParams, *, progress=None) -> ReleaseGateResult:
     """Ship / no-ship decision: every release criterion as pass, fail or not measured, with its numbers.
 
-    Criteria: task metric >= current + margin with a significant paired gain (p < alpha); no unapproved
+    Criteria: a one-sided test on the shared items that the task-metric gain over current exceeds the
+    margin (p < alpha; results from different eval sets are refused); no unapproved
     regressions on the regression suite; no capability-check drop over 2 points; harmful-refusal no lower and
     benign-refusal no higher than baseline; format validity >= 98%; cost per request within budget. Also
     judges shipping over a frontier API (>= 95% of its quality, >= 5x cheaper, latency no worse; or at least

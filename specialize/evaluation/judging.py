@@ -258,6 +258,7 @@ def summarise_pair(records: list[dict[str, Any]], names: tuple[str, str], *, n_r
     first_pos = sum(c["verdict"] == "A_better" for c in calls) / len(calls) if calls else None
     a = [r["first_composite"] for r in judged]
     b = [r["second_composite"] for r in judged]
+    t = stats.paired_t(a, b) if len(a) >= 2 else None
     return {
         "model_a": names[0], "model_b": names[1], "n_items": len(records),
         **{k: wr[k] for k in ("wins", "losses", "ties", "win_rate", "loss_rate", "tie_rate", "win_rate_ties_half",
@@ -266,10 +267,25 @@ def summarise_pair(records: list[dict[str, Any]], names: tuple[str, str], *, n_r
         "position_consistency": consistency,
         "position_a_preference": first_pos,
         "mean_composite_a": sum(a) / len(a) if a else None, "mean_composite_b": sum(b) / len(b) if b else None,
-        "composite_paired_t": stats.paired_t(a, b) if len(a) >= 2 else None,
+        "composite_paired_t": t, "ci_method": wr["ci_method"],
+        "warnings": wr["warnings"] + (t or {}).get("warnings", []),
         "composite_diff_ci": (lambda c: [c["low"], c["high"]])(stats.bootstrap_ci(
             [x - y for x, y in zip(a, b)], n_resamples=n_resamples, seed=seed)) if a else None,
     }
+
+
+def adjust_pairs(summaries: list[dict[str, Any]], *, method: str = "holm") -> list[str]:
+    """Add family-wise adjusted sign-test p-values (``sign_test_p_adjusted``, Holm by default) to each pair.
+
+    Judging several pairs tests several hypotheses; the unadjusted p stays beside the adjusted one. Returns
+    the pairs' own warnings (small samples, undefined tests), each prefixed with its pair, for the report.
+    """
+    adjusted = stats.adjust_pvalues([s["sign_test_p"] for s in summaries], method=method)
+    out = []
+    for s, pa in zip(summaries, adjusted):
+        s["sign_test_p_adjusted"], s["p_adjust_method"] = pa, method
+        out += [f"{s['model_a']} vs {s['model_b']}: {w}." for w in s.get("warnings", [])]
+    return out
 
 
 def all_pairs(n: int, mode: str) -> list[tuple[int, int]]:

@@ -71,7 +71,15 @@ def score_example(task_type: str, pred_text: str | None, ref_text: str, *, label
     """Per-example scores and the error type of the first thing that went wrong (None when correct)."""
     rec: dict[str, Any] = {}
     if pred_text is None:
-        return {"error_type": "generation_error", "correct": False, "parsed": False}
+        # a failed generation is an error in the item's true class, not a class of its own
+        rec = {"error_type": "generation_error", "correct": False, "parsed": False}
+        if task_type == "classification" and not label_field:
+            rec.update(ref_label=_norm(ref_text), pred_label="__error__")
+        elif label_field:
+            ref, _ = parse_json(ref_text)
+            rec.update(ref_label=_norm(ref.get(label_field)) if isinstance(ref, dict) else None,
+                       pred_label="__error__")
+        return rec
     if task_type == "classification" and not label_field:
         pred_label, ref_label = _norm(pred_text), _norm(ref_text)
         rec.update(pred_label=pred_label, ref_label=ref_label, parsed=True)
@@ -176,20 +184,26 @@ def classification_metrics(ref: list[Any], pred: list[Any], *, n_resamples: int,
             "confusion_matrix": {"labels": all_labels, "rows_are": "reference", "matrix": cm.tolist()}}
 
 
-def _rate(flags: list[bool], n_resamples: int, seed: int) -> dict[str, Any]:
-    ci = stats.bootstrap_ci(np.array(flags, dtype=float), n_resamples=n_resamples, seed=seed)
-    return {"value": ci["estimate"], "ci": [ci["low"], ci["high"]]}
+def _rate(flags: list[bool]) -> dict[str, Any]:
+    ci = stats.proportion_ci(int(sum(flags)), len(flags))
+    return {"value": ci["estimate"], "ci": [ci["low"], ci["high"]], "method": ci["method"]}
 
 
 def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | None, critical_fields: list[str],
               n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Task metrics over scored examples, each rate with a bootstrap CI under ``<name>_ci``."""
+    """Task metrics over scored examples, each with a 95% CI under ``<name>_ci``.
+
+    Pass/fail rates get the Clopper-Pearson interval, macro-F1 the percentile bootstrap; ``ci_methods`` names
+    the method per metric and ``stats_warnings`` carries the small-sample warning.
+    """
     out: dict[str, Any] = {}
+    methods: dict[str, str] = {}
 
     def put(name: str, flags: list[bool] | list[float]) -> None:
         if flags:
-            r = _rate(flags, n_resamples, seed)
+            r = _rate(flags)
             out[name], out[f"{name}_ci"] = r["value"], r["ci"]
+            methods[name] = r["method"]
 
     if not recs:
         return out
@@ -198,6 +212,7 @@ def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | 
         ref = [r.get("ref_label") for r in recs]
         pred = [r.get("pred_label", "__error__") for r in recs]
         out.update(classification_metrics(ref, pred, n_resamples=n_resamples, seed=seed))
+        methods.update(accuracy=stats.CLOPPER_PEARSON, macro_f1=stats.PERCENTILE)
     if task_type != "classification" or label_field:
         put("parse_rate", [bool(r.get("parsed")) for r in recs])
         if any("schema_valid" in r for r in recs):
@@ -225,6 +240,8 @@ def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | 
         put("argument_accuracy", [bool(r.get("args_ok")) for r in recs])
         put("parse_rate", [bool(r.get("parsed")) for r in recs])
     out["error_types"] = dict(Counter(r.get("error_type") or "none" for r in recs))
+    out["ci_methods"] = methods
+    out["stats_warnings"] = stats.small_n_warning(len(recs))
     return out
 
 

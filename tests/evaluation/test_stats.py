@@ -32,12 +32,13 @@ def test_win_rate_ci_coverage_is_near_nominal():
     rng = np.random.default_rng(2024)
     p_win, p_tie = 0.45, 0.2
     truth = p_win + p_tie / 2
-    covered, trials = 0, 400
-    for t in range(trials):
-        outcomes = rng.choice(["win", "tie", "loss"], size=200, p=[p_win, p_tie, 1 - p_win - p_tie])
-        r = stats.win_rate(list(outcomes), n_resamples=1000, seed=t)
-        covered += r["ci_low"] <= truth <= r["ci_high"]
-    rate = covered / trials
+    counts = rng.multinomial(200, [p_win, p_tie, 1 - p_win - p_tie], size=400)
+    # win_rate's interval is Tango's for (wins - losses) / n mapped to 0.5 + d / 2; one trial checks the mapping
+    one = stats.win_rate(["win"] * counts[0, 0] + ["tie"] * counts[0, 1] + ["loss"] * counts[0, 2])
+    d = stats.paired_proportion_diff(counts[:, 0], counts[:, 2], np.full(400, 200))
+    low, high = 0.5 + d["low"] / 2, 0.5 + d["high"] / 2
+    assert (one["ci_low"], one["ci_high"]) == (pytest.approx(low[0]), pytest.approx(high[0]))
+    rate = ((low <= truth) & (truth <= high)).mean()
     assert 0.93 <= rate <= 0.97, rate
 
 
@@ -100,3 +101,142 @@ def test_plan_sample_size_matches_textbook_and_simulation():
     assert 0.72 <= hits / 300 <= 0.88
     with pytest.raises(ValueError):
         stats.plan_sample_size(kind="win_rate", baseline=0.5, target=0.5)
+
+
+# --- intervals at the edges, the margin test, multiple comparisons, degenerate inputs (issue 15) ---
+
+def _trinomial_cells(n):
+    w, l = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    keep = w + l <= n
+    return w[keep], l[keep]
+
+
+def test_pass_rate_interval_is_clopper_pearson_from_beta_quantiles():
+    for k, n in [(0, 20), (19, 20), (20, 20), (7, 13), (49, 50)]:
+        r = stats.proportion_ci(k, n)
+        low = 0.0 if k == 0 else sps.beta.ppf(0.025, k, n - k + 1)
+        high = 1.0 if k == n else sps.beta.ppf(0.975, k + 1, n - k)
+        assert (r["low"], r["high"]) == (pytest.approx(low), pytest.approx(high))
+    # the old bootstrap gave [1, 1] here; all 20 passing leaves a lower end of 0.025^(1/20)
+    r = stats.bootstrap_ci([1.0] * 20)
+    assert r["low"] == pytest.approx(0.025 ** (1 / 20)) and r["high"] == 1.0
+    assert "Clopper-Pearson" in r["method"] and r["warnings"]
+
+
+def test_pass_rate_interval_coverage_at_every_rate_including_the_edges():
+    """Exact coverage (binomial sums, no simulation) of the 95% interval, 0.95-1.0 included."""
+    for n in (10, 20, 30, 50, 100):
+        k = np.arange(n + 1)
+        ci = [stats.proportion_ci(int(x), n) for x in k]
+        low, high = np.array([c["low"] for c in ci]), np.array([c["high"] for c in ci])
+        for p in (0.02, 0.1, 0.3, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0):
+            coverage = sps.binom.pmf(k, n, p)[(low <= p) & (p <= high)].sum()
+            assert coverage >= 0.95 - 1e-9, (n, p, coverage)
+
+
+def _tango_reference(b, c, n, level=0.95):
+    """Tango's interval built independently: restricted MLE by numerical maximisation, limits by brentq."""
+    from scipy.optimize import brentq, minimize_scalar
+
+    def z(delta):
+        lo, hi = max(0.0, -delta) + 1e-12, min(1.0, (1 - delta) / 2) - 1e-12
+
+        def nll(q):
+            return -(b * np.log(q + delta) + c * np.log(q) + (n - b - c) * np.log(1 - 2 * q - delta))
+        q = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x if c or b else lo
+        return (b - c - n * delta) / np.sqrt(n * (2 * q + delta * (1 - delta)))
+
+    crit = sps.norm.ppf(1 - (1 - level) / 2)
+    est, edge = (b - c) / n, 1 - 1e-9
+    low = -1.0 if z(-edge) <= crit else brentq(lambda d: z(d) - crit, -edge, min(est + 1e-12, edge))
+    high = 1.0 if z(edge) >= -crit else brentq(lambda d: z(d) + crit, max(est - 1e-12, -edge), edge)
+    return low, high
+
+
+def test_tango_interval_matches_an_independent_construction_and_mcnemar():
+    for b, c, n in [(3, 7, 20), (12, 4, 50), (30, 0, 30), (5, 1, 200)]:
+        r = stats.paired_proportion_diff(b, c, n)
+        low, high = _tango_reference(b, c, n)
+        assert r["low"] == pytest.approx(low, abs=2e-4) and r["high"] == pytest.approx(high, abs=2e-4), (b, c, n)
+    mirrored = stats.paired_proportion_diff(7, 3, 20)
+    assert mirrored["low"] == pytest.approx(-stats.paired_proportion_diff(3, 7, 20)["high"])
+    # at a margin of 0 the statistic is McNemar's: z^2 equals statsmodels' uncorrected chi-square
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    t = stats.paired_margin_test(40, 25, 300, 0.0, exact=False)
+    assert t["z"] ** 2 == pytest.approx(mcnemar([[200, 40], [25, 35]], exact=False, correction=False).statistic)
+    # the old bootstrap gave [1, 1] for 30 gains out of 30 items
+    assert stats.paired_bootstrap_diff([1] * 30, [0] * 30)["low"] < 0.95
+
+
+def test_win_rate_and_paired_difference_coverage_at_the_edges():
+    """Exact coverage (multinomial sums) of the 95% win-rate interval, win rates 0.5-1.0, n = 20 and 50."""
+    for n in (20, 50):
+        w, l = _trinomial_cells(n)
+        ci = stats.paired_proportion_diff(w, l, np.full(w.shape, n))
+        for p_win in (0.5, 0.8, 0.9, 0.95, 0.98, 1.0):
+            for p_loss in (0.0, 0.02, 0.05):
+                if p_win + p_loss > 1:
+                    continue
+                pmf = sps.multinomial.pmf(np.stack([w, l, n - w - l], 1), n, [p_win, p_loss, 1 - p_win - p_loss])
+                truth = p_win - p_loss
+                coverage = pmf[(ci["low"] <= truth) & (truth <= ci["high"])].sum()
+                assert coverage >= 0.92, (n, p_win, p_loss, coverage)
+    r = stats.win_rate(["win"] * 15)
+    assert r["ci_low"] < 0.9 and r["ci_high"] == pytest.approx(1.0) and r["warnings"]
+
+
+def test_margin_test_type_one_error_at_the_margin_is_at_most_alpha():
+    """Exact rejection rate when the true gain equals the margin: the old rule shipped far more often."""
+    n = 120
+    for margin in (0.0, 0.02, 0.05):
+        b, c, p = stats.exact_margin_pvalues(n, margin)
+        for discordance in (0.06, 0.1, 0.3):
+            probs = [(discordance + margin) / 2, (discordance - margin) / 2, 1 - discordance]
+            pmf = sps.multinomial.pmf(np.stack([b, c, n - b - c], 1), n, probs)
+            assert pmf[p < 0.05].sum() <= 0.05, (margin, discordance)
+    # the old rule (point gain >= margin and an exact McNemar test against 0) at margin 0.05, discordance 0.06
+    k = b + c
+    old = ((b - c) / n >= 0.05) & (np.where(k > 0, sps.binom.sf(b - 1, np.maximum(k, 1), 0.5), 1.0) < 0.05)
+    pmf = sps.multinomial.pmf(np.stack([b, c, n - b - c], 1), n, [0.055, 0.005, 0.94])
+    assert pmf[old].sum() > 0.2
+
+
+def test_scalar_exact_margin_p_agrees_with_the_all_outcomes_table():
+    b, c, p = stats.exact_margin_pvalues(40, 0.05)
+    for i in np.random.default_rng(0).choice(len(b), 25, replace=False):
+        assert stats.paired_margin_test(int(b[i]), int(c[i]), 40, 0.05)["p_value"] == pytest.approx(p[i], abs=1e-9)
+
+
+def test_holm_keeps_family_wise_error_with_five_equal_models():
+    """Seeded simulation: 10 pairs of equally good models, exact sign test per pair, 500 families."""
+    rng = np.random.default_rng(15)
+    decisive = 60
+    wins = rng.binomial(decisive, 0.5, size=(500, 10))
+    p = np.minimum(1.0, 2 * np.minimum(sps.binom.cdf(wins, decisive, 0.5), sps.binom.sf(wins - 1, decisive, 0.5)))
+    raw = (p < 0.05).any(axis=1).mean()
+    holm = np.mean([min(stats.adjust_pvalues(row)) < 0.05 for row in p])
+    assert raw > 0.15 and holm <= 0.05, (raw, holm)
+    # Holm by hand: sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.03), max(0.06, 1 x 0.04)
+    assert stats.adjust_pvalues([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_degenerate_inputs_give_nan_and_name_the_cause():
+    k = stats.cohen_kappa(["a"] * 12, ["a"] * 12)
+    assert np.isnan(k["kappa"]) and any("0/0" in w for w in k["warnings"])
+    t = stats.paired_t([1, 1], [0, 0])
+    assert np.isnan(t["p_value"]) and "spread is zero" in t["warnings"][0]
+    assert np.isnan(stats.paired_t([1.0], [0.0])["p_value"])
+
+
+def test_margin_plan_reduces_to_connor_and_reaches_its_power():
+    # at margin 0 and one-sided alpha 0.025 the plan is Connor's two-sided 0.05 formula, by hand
+    za, zb, pd, d = sps.norm.ppf(0.975), sps.norm.ppf(0.8), 0.10, 0.05
+    connor = (za * np.sqrt(pd) + zb * np.sqrt(pd - d ** 2)) ** 2 / d ** 2
+    plan0 = stats.plan_sample_size(kind="accuracy", baseline=0.8, target=0.85, paired_discordance=pd, margin=0.0,
+                                   alpha=0.025)
+    assert plan0["n"] == int(np.ceil(connor))
+    plan = stats.plan_sample_size(kind="accuracy", baseline=0.80, target=0.88, paired_discordance=0.12, margin=0.02)
+    b, c, p = stats.exact_margin_pvalues(plan["n"], 0.02)
+    pmf = sps.multinomial.pmf(np.stack([b, c, plan["n"] - b - c], 1), plan["n"], [0.10, 0.02, 0.88])
+    assert 0.72 <= pmf[p < 0.05].sum() <= 0.88, plan

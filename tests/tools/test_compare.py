@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
+import pytest
+from scipy.stats import multinomial
+
 from specialize.tools.compare import CompareModelsParams, compare_models
 from specialize.tools.evaluate import RunEvalParams, run_eval
 from specialize.tools.judge import RunPairwiseJudgeParams, run_pairwise_judge
@@ -53,7 +57,18 @@ def test_report_has_every_section_table_and_plot(workspace):
     assert "| Model | Cost / 1M tok |" in text and "Latency p95" in text and "self-hosted" in text
     assert out.best_model == "perfect"
     # CIs in the metric table, win rate of the pair, and the flawed model's taxonomy with at most 3 examples each
-    assert re.search(r"\| perfect \| 6 \| 100\.0% \[100\.0%, 100\.0%\]", text)
+    # all 6 right: the Clopper-Pearson lower end is (0.025)^(1/6) = 54.1%, not the bootstrap's collapsed 100%
+    low = 100 * 0.025 ** (1 / 6)
+    assert re.search(rf"\| perfect \| 6 \| 100\.0% \[{low:.1f}%, 100\.0%\]", text)
+    # on the primary metric the perfect model gains 2 items of 6 and loses none. Outcomes at least as extreme by
+    # McNemar's z = (b - c) / sqrt(b + c) >= sqrt(2): (b, 0) for b >= 2, and (5, 1). Exact unconditional p: the
+    # largest chance of those under no difference over the discordance, doubled for two sides.
+    cells = [(b, 0) for b in range(2, 7)] + [(5, 1)]
+    p = 2 * max(sum(multinomial.pmf([b, c, 6 - b - c], 6, [d / 2, d / 2, 1 - d]) for b, c in cells)
+                for d in np.linspace(0.001, 1, 4000))
+    row = re.search(r"\| flawed \| 6 \| \+33\.3 pts \| [^|]+\| ([0-9.]+) \| ([0-9.]+) \|", text)
+    assert row and float(row.group(1)) == pytest.approx(p, abs=5e-4) and float(row.group(2)) == float(row.group(1))
+    assert "not significant in a paired test" in text and "only 6 items" in text
     assert "| perfect | flawed | 6 |" in text
     flawed = text.split("#### flawed")[1]
     for cat in ("parse_error", "schema_error", "wrong_category"):

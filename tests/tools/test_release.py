@@ -8,11 +8,12 @@ import numpy as np
 from specialize.tools.release import CapabilityCheck, ReleaseGateParams, SafetyRates, release_gate
 
 
-def _write(ws, name, correct, *, cost=0.0001, p95=0.2, schema=0.99, ids=None):
+def _write(ws, name, correct, *, cost=0.0001, p95=0.2, schema=0.99, ids=None, sha="a" * 64):
     ids = ids or [f"i{k}" for k in range(len(correct))]
     examples = [{"id": i, "correct": bool(c), "critical_ok": bool(c), "parsed": True, "schema_valid": True}
                 for i, c in zip(ids, correct)]
     doc = {"kind": "eval_results", "primary_metric": "critical_field_accuracy", "examples": examples,
+           "eval_set": {"path": "golden.jsonl", "sha256": sha},
            "metrics": {"critical_field_accuracy": float(np.mean(correct)), "schema_pass_rate": schema,
                        "parse_rate": 1.0},
            "cost_per_request_usd": cost, "latency_s": {"p95": p95}}
@@ -96,3 +97,31 @@ def test_ship_over_frontier_rules(workspace):
     assert r3.status == "pass" and r3.values.rule_at_least_as_good
     f_fast = _write(workspace, "frontier4", [True] * 90 + [False] * 10, cost=0.01, p95=0.1)  # frontier is faster
     assert release_gate(ReleaseGateParams(candidate=c, frontier=f_fast)).ship_over_frontier.status == "fail"
+
+
+def test_gain_and_test_come_from_the_same_items_and_the_margin_is_tested(workspace):
+    """The issue's case: +60 / -40 on 1,000 shared items, 200 extra all-correct items only in the candidate."""
+    import pytest
+    from specialize.runtime.errors import InvalidInput
+
+    base = np.zeros(1000, dtype=bool)
+    base[:500] = True
+    cand = base.copy()
+    cand[500:560] = True  # 60 gained
+    cand[:40] = False  # 40 lost
+    ids = [f"i{k}" for k in range(1000)]
+    c = _write(workspace, "cand", list(cand) + [True] * 200, ids=ids + [f"x{k}" for k in range(200)])
+    cur = _write(workspace, "cur", base, ids=ids)
+    tm = release_gate(ReleaseGateParams(candidate=c, current=cur, margin=0.03)).criteria[0]
+    assert tm.status == "fail"
+    assert tm.values["n_shared"] == 1000 and tm.values["diff"] == pytest.approx(20 / 1000)
+    assert tm.values["p_value"] > 0.5  # a gain of 0.02 is no evidence of a gain above 0.03
+    # a real gain of 0.1 passes the same margin
+    big = base.copy()
+    big[500:600] = True
+    ok = release_gate(ReleaseGateParams(candidate=_write(workspace, "big", big, ids=ids), current=cur, margin=0.03))
+    assert ok.criteria[0].status == "pass" and ok.criteria[0].values["ci_low"] > 0.03
+    # results from another eval set are refused, naming both
+    other = _write(workspace, "other", base, ids=ids, sha="b" * 64)
+    with pytest.raises(InvalidInput, match="different eval sets"):
+        release_gate(ReleaseGateParams(candidate=c, current=other))

@@ -96,6 +96,10 @@ class HeadlineMetrics(SparseResult):
 
     correct_rate: float | None = Field(None, description="Share of items fully right by the task type's rule "
                                                          "(every task type).")
+    ci_methods: dict[str, str] | None = Field(None, description="How each metric's interval was computed "
+                                                                "(metric name -> method).")
+    stats_warnings: list[str] | None = Field(None, description="Small-sample and other warnings about the "
+                                                               "intervals.")
     correct_rate_ci: CI | None = _ci("correct_rate")
     accuracy: float | None = Field(None, description="Label accuracy (classification, or any task with a "
                                                      "label_field).")

@@ -66,6 +66,8 @@ class PairedT(Result):
     t: float | None = Field(description="The t statistic (null when every difference is the same).")
     p_value: float | None = Field(description="Two-sided p-value of the paired t-test.")
     n: int = Field(description="Items both responses were scored on.")
+    warnings: list[str] = Field(default_factory=list, description="Why the test could not be run or trusted "
+                                                                  "(e.g. every difference equal).")
 
 
 class PairStats(Result):
@@ -84,6 +86,12 @@ class PairStats(Result):
     ci_low: float | None = Field(description="Lower end of the 95% bootstrap interval of win_rate_ties_half.")
     ci_high: float | None = Field(description="Upper end of that interval.")
     sign_test_p: float = Field(description="Two-sided sign test on wins against losses.")
+    sign_test_p_adjusted: float | None = Field(None, description="The sign test's p adjusted for the number of "
+                                                                 "model pairs compared (see p_adjust_method).")
+    p_adjust_method: str | None = Field(None, description="How p was adjusted for multiple pairs (e.g. holm).")
+    ci_method: str | None = Field(None, description="How the interval of win_rate_ties_half was computed.")
+    warnings: list[str] = Field(default_factory=list, description="Things to know before trusting this pair's "
+                                                                  "numbers.")
     both_bad: int = Field(description="Items where the judge found both responses bad.")
     judge_failures: int = Field(description="Items with no usable verdict after the re-asks (counted as ties).")
     position_consistency: float | None = Field(description="Share of judged items with the same verdict in both "
@@ -109,6 +117,11 @@ class JudgeValidation(Result):
     n: int = Field(description="Human labels matched to a judged item.")
     unmatched_labels: int = Field(description="Human labels with no judged item (or a judge failure) to compare.")
     threshold: float = Field(description="Agreement below this adds a warning.")
+    kappa_ci_low: float | None = Field(None, description="Lower end of the 95% bootstrap interval of kappa "
+                                                         "(items resampled).")
+    kappa_ci_high: float | None = Field(None, description="Upper end of that interval.")
+    passed: bool | None = Field(None, description="Agreement at or above the threshold: the judge may be used.")
+    warnings: list[str] = Field(default_factory=list, description="Why kappa may be undefined or unreliable.")
 
 
 class JudgeCalls(Result):
@@ -165,7 +178,8 @@ def _human_validation(path_value: str, records: list[dict[str, Any]], names: lis
     if not human:
         raise InvalidInput("None of the human labels matches a judged item.",
                            fix="Use {id, model_a, model_b, verdict} with model names as in the run.")
-    return {**stats.cohen_kappa(human, judge), "unmatched_labels": missing}
+    lo, hi = stats.kappa_bootstrap_ci(human, judge)
+    return {**stats.cohen_kappa(human, judge), "unmatched_labels": missing, "kappa_ci_low": lo, "kappa_ci_high": hi}
 
 
 def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]:
@@ -205,6 +219,7 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
     if p.human_labels:
         validation = _human_validation(p.human_labels, records, names)
         validation["threshold"] = p.agreement_threshold
+        validation["passed"] = bool(validation["agreement"] >= p.agreement_threshold)
         if validation["agreement"] < p.agreement_threshold:
             warnings.append(f"Judge agrees with the human labels on only {validation['agreement']:.0%} of "
                             f"{validation['n']} items (kappa {validation['kappa']:.2f}), under the "

@@ -91,6 +91,17 @@ class CriterionValues(SparseResult):
     diff: float | None = Field(None, description="task_metric: candidate - current.")
     margin: float | None = Field(None, description="task_metric: the gain required.")
     p_value: float | None = Field(None, description="task_metric: one-sided p-value of the paired test.")
+    ci_low: float | None = Field(None, description="task_metric: lower confidence bound of the gain on the shared "
+                                                   "items (one-sided, matching the test).")
+    ci_confidence: float | None = Field(None, description="task_metric: confidence level of ci_low.")
+    n_shared: int | None = Field(None, description="task_metric: items both results scored (the gain and the "
+                                                   "test use only these).")
+    test: str | None = Field(None, description="task_metric: the test that was run, in words.")
+    warnings: list[str] | None = Field(None, description="Things to know before trusting this criterion.")
+    candidate_whole_set: float | None = Field(None, description="task_metric: the candidate's metric over its "
+                                                                "whole results file.")
+    current_whole_set: float | None = Field(None, description="task_metric: the current model's metric over its "
+                                                              "whole results file.")
     alpha: float | None = Field(None, description="task_metric: the significance level.")
     candidate_ci: list[float | None] | None = Field(None, description="task_metric: the candidate's 95% interval "
                                                                       "[low, high], from its results file.")

@@ -496,3 +496,29 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> 
         return {f"p{int(q)}": None for q in qs}
     arr = np.asarray(values, dtype=float)
     return {f"p{int(q)}": float(np.percentile(arr, q)) for q in qs}
+
+
+def kappa_bootstrap_ci(a: Sequence[Any], b: Sequence[Any], *, n_resamples: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of Cohen's kappa between two raters, resampling the rated items.
+
+    A resample where both raters used a single label has no defined kappa; like ``cohen_kappa`` it counts as
+    1.0 when they agree on that label. None, None below two items."""
+    n = len(a)
+    if n != len(b):
+        raise ValueError("kappa_bootstrap_ci needs the same number of labels from both raters")
+    if n < 2:
+        return None, None
+    labels = sorted({str(x) for x in a} | {str(x) for x in b})
+    ia = np.array([labels.index(str(x)) for x in a])
+    ib = np.array([labels.index(str(x)) for x in b])
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    xa, xb = ia[idx], ib[idx]
+    po = (xa == xb).mean(axis=1)
+    pa = np.stack([(xa == k).mean(axis=1) for k in range(len(labels))], axis=1)
+    pb = np.stack([(xb == k).mean(axis=1) for k in range(len(labels))], axis=1)
+    pe = (pa * pb).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kap = np.where(pe >= 1.0, 1.0, (po - pe) / (1.0 - pe))
+    tail = (1 - level) / 2
+    return float(np.quantile(kap, tail)), float(np.quantile(kap, 1 - tail))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from specialize.evaluation import stats
 from specialize.review import store
@@ -22,21 +21,9 @@ FOLD = {"A_better": "A_better", "B_better": "B_better", "tie": "tie", "both_bad"
 def kappa_bootstrap(human: list[str], judge: list[str], *, n_resamples: int = 2000, seed: int = 0,
                     level: float = 0.95) -> tuple[float | None, float | None]:
     """Percentile bootstrap CI of Cohen's kappa, resampling the labelled comparisons."""
-    n = len(human)
-    if n < 2:
-        return None, None
-    h = np.array([LABELS.index(x) for x in human])
-    j = np.array([LABELS.index(x) for x in judge])
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
-    hs, js = h[idx], j[idx]
-    po = (hs == js).mean(axis=1)
-    ph = np.stack([(hs == k).mean(axis=1) for k in range(len(LABELS))], axis=1)
-    pj = np.stack([(js == k).mean(axis=1) for k in range(len(LABELS))], axis=1)
-    pe = (ph * pj).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kap = np.where(pe >= 1.0, 1.0, (po - pe) / (1.0 - pe))
-    alpha = (1 - level) / 2
-    return float(np.quantile(kap, alpha)), float(np.quantile(kap, 1 - alpha))
+    from specialize.evaluation.stats import kappa_bootstrap_ci
+
+    return kappa_bootstrap_ci(human, judge, n_resamples=n_resamples, seed=seed, level=level)
 
 
 def agreement(review_id: str, *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:

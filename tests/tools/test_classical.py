@@ -161,9 +161,10 @@ def test_results_file_is_a_candidate_and_a_baseline_for_gate_and_compare(workspa
                                           output="evals/majority.json")).results_path
     gate = release_gate(ReleaseGateParams(candidate=classical, current=majority, metric="accuracy"))
     tm = next(c for c in gate.criteria if c.name == "task_metric")
-    # 6 items gained (the non-billing ones), none lost: one-sided exact McNemar p = 0.5 ** 6.
+    # 6 items gained (the non-billing ones), none lost. The gate tests the gain against its margin with an
+    # exact unconditional test, which can only be stronger evidence than the conditional McNemar bound 0.5 ** 6.
     assert tm.status == "pass" and abs(tm.values.diff - 6 / 9) < 1e-12
-    assert abs(tm.values.p_value - 0.5 ** 6) < 1e-12
+    assert 0 < tm.values.p_value <= 0.5 ** 6
     back = release_gate(ReleaseGateParams(candidate=majority, current=classical, metric="accuracy"))
     assert next(c for c in back.criteria if c.name == "task_metric").status == "fail"
 

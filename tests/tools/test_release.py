@@ -114,13 +114,13 @@ def test_gain_and_test_come_from_the_same_items_and_the_margin_is_tested(workspa
     cur = _write(workspace, "cur", base, ids=ids)
     tm = release_gate(ReleaseGateParams(candidate=c, current=cur, margin=0.03)).criteria[0]
     assert tm.status == "fail"
-    assert tm.values["n_shared"] == 1000 and tm.values["diff"] == pytest.approx(20 / 1000)
-    assert tm.values["p_value"] > 0.5  # a gain of 0.02 is no evidence of a gain above 0.03
+    assert tm.values.n_shared == 1000 and tm.values.diff == pytest.approx(20 / 1000)
+    assert tm.values.p_value > 0.5  # a gain of 0.02 is no evidence of a gain above 0.03
     # a real gain of 0.1 passes the same margin
     big = base.copy()
     big[500:600] = True
     ok = release_gate(ReleaseGateParams(candidate=_write(workspace, "big", big, ids=ids), current=cur, margin=0.03))
-    assert ok.criteria[0].status == "pass" and ok.criteria[0].values["ci_low"] > 0.03
+    assert ok.criteria[0].status == "pass" and ok.criteria[0].values.ci_low > 0.03
     # results from another eval set are refused, naming both
     other = _write(workspace, "other", base, ids=ids, sha="b" * 64)
     with pytest.raises(InvalidInput, match="different eval sets"):

@@ -76,11 +76,15 @@ def _run_cost(demo: Any) -> tuple[float | None, str]:
     sentence with the compute time."""
     r = demo.r
     spent, known = 0.0, True
-    for part in ((r.get("generate") or {}).get("usage") or {}, (r.get("judge") or {}).get("calls") or {}):
+    hosted = {"generate": bool(demo.teacher_model), "judge": bool(demo.judge_model)}
+    for key in ("generate", "judge"):
+        if not hosted[key]:
+            continue  # a local llama.cpp model: no per-call price, its cost is the machine time below
+        part = (r.get(key) or {}).get("usage" if key == "generate" else "calls") or {}
         cost = part.get("cost_usd")
         if isinstance(cost, (int, float)):
             spent += cost
-        if part.get("cost_known") is False:
+        if part.get("cost_known") is False or cost is None:
             known = False
     seconds = sum(st.seconds for st in demo.stages)
     cores = getattr(demo.s, "threads", 1)
@@ -184,9 +188,15 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
                   "enough.", ""]
     if tuned:
         what = tuned.get("provenance") or {}
-        lines += [f"The fine-tuned model was scored from its exported GGUF (`{Path(str(tuned.get('model'))).name}`) "
-                  f"in llama.cpp, answers held to the task's JSON schema ({what.get('decoding_mode', 'see provenance')})"
-                  ", with no system prompt, as it was trained.", ""]
+        model_ref = str(tuned.get("model"))
+        if model_ref.endswith(".gguf"):
+            lines += [f"The fine-tuned model was scored from its exported GGUF (`{Path(model_ref).name}`) in "
+                      f"llama.cpp, decoding `{what.get('decoding_mode', 'unknown')}` (answers held to the task's JSON "
+                      "schema), with no system prompt, as it was trained.", ""]
+        else:
+            lines += ["No exported GGUF passed the export's checks, so the fine-tuned model was scored as its LoRA "
+                      "adapter through transformers, without schema-constrained decoding (transformers has none "
+                      "here). Read the export stage's note below for why the files were refused.", ""]
 
     if judge.get("pairs"):
         p = judge["pairs"][0]

@@ -165,7 +165,8 @@ class Demo:
                       engineering_rate_usd=100)
         self.r["assess"], self.r["break_even"] = a.model_dump(), b.model_dump()
         route = self.r["assess"]["route"]
-        return (f"route: {route}; break-even {self.r['break_even'].get('break_even_months')} months, "
+        months = self.r["break_even"].get("break_even_months")
+        return (f"route: {route}; break-even {_num(months)} months, "
                 f"verdict {self.r['break_even'].get('verdict')}")
 
     def golden(self) -> str:

@@ -29,6 +29,8 @@ from specialize.runtime.workspace import rel, resolve_path
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
 CHUNK = 10_000
+# calibrated on bench/bench_neardup.py (the highest recall at precision >= 0.98 on its calibration corpus)
+SIMILARITY_THRESHOLD = 0.75
 
 
 class ValidateRowsParams(Params):
@@ -42,17 +44,25 @@ class ValidateRowsParams(Params):
     output_is_json: bool = Field(False, description="Require the output to be bare JSON even without a schema.")
     eval_sets: list[str] = Field(default_factory=list, description="Dev/test/golden/adversarial JSONL files; "
                                  "rows that copy or closely paraphrase them are rejected (eval leakage).")
-    near_dup_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Word-shingle Jaccard at or above "
-                                      "which two inputs are near duplicates (one row kept per cluster).")
-    shingle_words: int = Field(3, ge=1, le=8, description="Words per shingle for near-duplicate detection.")
+    near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Jaccard similarity of "
+                                      "two inputs' shingle sets (after normalisation: case, Unicode form, "
+                                      "punctuation, spacing, number formats) at or above which they are near "
+                                      "duplicates; one row is kept per cluster. The default is calibrated with "
+                                      "bench/bench_neardup.py.")
+    shingles: Literal["words_1_2", "words_3"] = Field(
+        "words_1_2", description="What the similarity compares: words_1_2 = every normalised word and every "
+        "pair of neighbouring words (works for short and long texts); words_3 = 3-word shingles (long texts only; "
+        "one edit in a short text changes most of them, so set the thresholds lower with it).")
     num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations for the LSH index.")
-    leak_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Jaccard with an eval row at or above "
-                                  "which a row counts as leaked.")
-    leak_ngram: int = Field(8, ge=3, le=20, description="Word n-gram length for the eval-overlap check.")
-    leak_ngram_share: float = Field(0.5, gt=0, le=1.0, description="Share of a row's n-grams found in the "
-                                    "eval sets at or above which it counts as leaked.")
-    label_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Jaccard at or above which two inputs are "
-                                   "near-identical; different outputs for them are a label conflict.")
+    leak_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
+                                  "near_dup_threshold) to an eval row at or above which a row counts as leaked.")
+    leak_ngram: int = Field(8, ge=3, le=20, description="Normalised-word n-gram length for the eval-overlap check "
+                            "(a row shorter than this is one n-gram of all its words).")
+    leak_ngram_share: float = Field(0.5, gt=0, le=1.0, description="Share of a row's n-grams found in one "
+                                    "eval row at or above which it counts as leaked (that row is named).")
+    label_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
+                                   "near_dup_threshold) at or above which two inputs count as the same input; "
+                                   "different outputs for them are a label conflict.")
     label_conflict_action: Literal["reject", "flag"] = Field(
         "reject", description="reject: the later row of a conflicting pair is rejected; flag: both kept and "
         "listed in the summary (use for deliberate near-miss contrasts).")
@@ -146,6 +156,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     import numpy as np
 
     from specialize.data import crossrow
+    from specialize.data.normalize import shingle_table
     from specialize.data.rowchunks import check_block, check_span, init_worker, line_spans
     from specialize.data.wordtable import TokenTable
 
@@ -170,7 +181,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     bounds = [(int(starts[a]), int(starts[a + CHUNK]) if a + CHUNK < n else len(data)) for a in range(0, n, CHUNK)]
     eval_meta, eval_words, eval_inputs = crossrow.load_eval_sets(
         [resolve_path(spec, arg="eval_sets", must_exist=True) for spec in params.eval_sets])
-    chunk_cfg: dict[str, Any] = {"shingle_words": params.shingle_words, "leak_ngram": params.leak_ngram,
+    chunk_cfg: dict[str, Any] = {"shingles": params.shingles, "leak_ngram": params.leak_ngram,
+                                 "leak_ngram_share": params.leak_ngram_share,
                                  "ref_sorted": None, "ref_owner": None}
     if eval_meta:
         from specialize.data.dedupe import ngram_reference
@@ -228,7 +240,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
 
     if progress:
         progress(n, n, message="near duplicates")
-    eval_shingles = eval_words.kgrams(params.shingle_words) if eval_meta else None
+    eval_shingles = shingle_table(eval_words, params.shingles) if eval_meta else None
     conflicts_flagged += crossrow.near_duplicates(
         fail, shingles, eval_shingles, eval_meta, output_hash, near_dup_threshold=params.near_dup_threshold,
         leak_threshold=params.leak_threshold, label_threshold=params.label_threshold,

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from specialize.data.formats import detect_format, input_text
+from specialize.data.normalize import normalized_words
 from specialize.data.wordtable import TokenTable, sequence_hashes
 from specialize.runtime.workspace import rel
 
@@ -29,7 +30,8 @@ def still_in(fail: Fail) -> np.ndarray:
 
 
 def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, dict[int, tuple[str, int]]]:
-    """The eval rows' inputs: ``(name, line)`` per row, their word table, and input hash -> first such row.
+    """The eval rows' inputs: ``(name, line)`` per row, their normalised word table (``specialize.data.normalize``,
+    as the similarity gates compare training rows), and input hash -> first such row.
     Lines that do not parse, or hold no recognisable row, are skipped (they cannot leak into training data)."""
     meta: list[tuple[str, int]] = []
     texts: list[str] = []
@@ -52,11 +54,10 @@ def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable
                     continue
                 meta.append((name, lineno))
                 texts.append(text)
-    table = TokenTable.from_texts(texts)
     exact: dict[int, tuple[str, int]] = {}
-    for h, m in zip(sequence_hashes(table).tolist(), meta):
+    for h, m in zip(sequence_hashes(TokenTable.from_texts(texts)).tolist(), meta):
         exact.setdefault(h, m)
-    return meta, table, exact
+    return meta, normalized_words(texts), exact
 
 
 def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, int]],

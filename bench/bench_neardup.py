@@ -96,10 +96,13 @@ def score(train, evals, rejected) -> dict:
     return {"caught": caught, "flagged": dict(flagged), "correct": dict(correct), "false_pos": false_pos}
 
 
-def pooled(s: dict) -> tuple[float, float]:
+def pooled(s: dict, *, one_fact: bool = True) -> tuple[float, float]:
+    """Pooled recall and precision; ``one_fact=False`` leaves out the rejections of one-fact negatives (a
+    one-slot template with its one fact changed), which a lexical similarity cannot tell from a one-word edit."""
     tp = sum(hit for _, hit in s["caught"])
     recall = tp / max(1, len(s["caught"]))
-    precision = sum(s["correct"].values()) / max(1, sum(s["flagged"].values()))
+    skipped = 0 if one_fact else sum(c.kind == "one_fact_negative" for _, c in s["false_pos"])
+    precision = sum(s["correct"].values()) / max(1, sum(s["flagged"].values()) - skipped)
     return recall, precision
 
 
@@ -124,9 +127,10 @@ def report(s: dict, train) -> None:
         prec = s["correct"].get(kind, 0) / max(1, s["flagged"].get(kind, 0))
         print(f"  {kind:15s} recall {sum(pairs) / max(1, len(pairs)):.3f} ({sum(pairs)}/{len(pairs)})  "
               f"precision {prec:.3f} ({s['correct'].get(kind, 0)}/{s['flagged'].get(kind, 0)})")
-    ok = recall >= TARGET_RECALL and precision >= TARGET_PRECISION
-    print(f"  pooled          recall {recall:.3f}  precision {precision:.3f}  "
-          f"(goal recall >= {TARGET_RECALL} at precision >= {TARGET_PRECISION}: {'met' if ok else 'NOT met'})")
+    for label, (r, p) in (("pooled", (recall, precision)), ("pooled w/o 1-fact", pooled(s, one_fact=False))):
+        ok = r >= TARGET_RECALL and p >= TARGET_PRECISION
+        print(f"  {label:17s} recall {r:.3f}  precision {p:.3f}  "
+              f"(goal recall >= {TARGET_RECALL} at precision >= {TARGET_PRECISION}: {'met' if ok else 'NOT met'})")
     negs = defaultdict(lambda: [0, 0])
     wrong = {r["line"] for r, _ in s["false_pos"]}
     for k, c in enumerate(train):
@@ -157,7 +161,7 @@ def main() -> None:
     ap.add_argument("--write-fixture", default=None)
     args = ap.parse_args()
     if args.write_fixture:
-        train, evals = build(seed=11, per_cell=1)
+        train, evals = build(seed=11, per_cell=1, languages=("en", "de", "zh"))
         write_corpus(Path(args.write_fixture), train, evals)
         print(f"wrote {len(train)} rows and {len(evals)} eval rows to {args.write_fixture}")
         return
@@ -171,22 +175,27 @@ def main() -> None:
     threshold = args.threshold
     if threshold is None:
         lo, hi, step = (float(x) for x in args.sweep.split(":"))
-        best = None
+        best: dict = {True: None, False: None}
         t = lo
-        print("calibration (seed 0): threshold  recall  precision")
+        print("calibration (seed 0): threshold  recall  precision  precision-without-one-fact-negatives")
         while t <= hi + 1e-9:
             rejected, _ = run_gates("cal", shingles=args.shingles, near_dup_threshold=round(t, 3),
-                                    leak_threshold=round(t, 3), label_threshold=round(t, 3), leak_ngram_share=args.leak_ngram_share)
-            recall, precision = pooled(score(*cal, rejected))
-            print(f"  {t:.2f}  {recall:.3f}  {precision:.3f}")
-            if precision >= TARGET_PRECISION and (best is None or recall > best[1]):
-                best = (round(t, 3), recall)
+                                    leak_threshold=round(t, 3), label_threshold=round(t, 3),
+                                    leak_ngram_share=args.leak_ngram_share)
+            s = score(*cal, rejected)
+            recall, precision = pooled(s)
+            _, relaxed = pooled(s, one_fact=False)
+            print(f"  {t:.2f}  {recall:.3f}  {precision:.3f}  {relaxed:.3f}")
+            for strict, p in ((True, precision), (False, relaxed)):
+                if p >= TARGET_PRECISION and (best[strict] is None or recall > best[strict][1]):
+                    best[strict] = (round(t, 3), recall)
             t += step
-        if best is None:
-            print("no threshold reaches the precision target on the calibration corpus")
+        for strict in (True, False):
+            what = "all negatives" if strict else "one-fact negatives left out"
+            print(f"chosen threshold ({what}): {best[strict][0] if best[strict] else 'none reaches the target'}")
+        if best[True] is None and best[False] is None:
             return
-        threshold = best[0]
-        print(f"chosen threshold: {threshold} (highest recall at precision >= {TARGET_PRECISION})")
+        threshold = (best[True] or best[False])[0]
     rejected, res = run_gates("held", shingles=args.shingles, near_dup_threshold=threshold,
                               leak_threshold=threshold, label_threshold=threshold,
                               leak_ngram_share=args.leak_ngram_share)

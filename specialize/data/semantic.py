@@ -70,9 +70,11 @@ def _load(ref: str) -> tuple[Any, Any]:
     if ref not in _MODELS:
         try:
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
         except ImportError as exc:
             raise DependencyMissing("The semantic duplicate gate needs transformers and torch.",
                                     fix="pip install 'specialize[train]' (torch + transformers).") from exc
+        hf_logging.disable_progress_bar()  # its weight-loading bar would write to stdout (the MCP channel)
         try:
             tok = AutoTokenizer.from_pretrained(ref)
             model = AutoModel.from_pretrained(ref)

@@ -40,16 +40,33 @@ _UNSPACED = re.compile("([\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u
 SHINGLE_SCHEMES = ("words_1_2", "words_3")
 
 
+# ASCII text (the common case) goes through bytes: the same steps, with a translate table for punctuation
+_A_THOUSANDS = re.compile(rb"([0-9])[,.'](?=[0-9]{3}(?![0-9]))")
+_A_APOSTROPHE = re.compile(rb"([a-z0-9_])'(?=[a-z0-9_])")
+_A_DIGIT_LETTER = re.compile(rb"([0-9])(?=[a-z])")
+_A_LETTER_DIGIT = re.compile(rb"([a-z])(?=[0-9])")
+_A_PUNCT = bytes(c if chr(c).isalnum() or chr(c).isspace() else 32 for c in range(256))
+
+
+def _normalize_ascii(joined: str) -> str:
+    data = joined.lower().encode("ascii")
+    if b"'" in data:
+        data = _A_APOSTROPHE.sub(rb"\1", data)
+    if b"," in data or b"." in data or b"'" in data:
+        data = _A_THOUSANDS.sub(rb"\1", data)
+    data = data.translate(_A_PUNCT)
+    data = _A_DIGIT_LETTER.sub(rb"\1 ", data)
+    return _A_LETTER_DIGIT.sub(rb"\1 ", data).decode("ascii")
+
+
 def _normalize_joined(joined: str) -> str:
-    if not joined.isascii():
-        joined = unicodedata.normalize("NFKC", joined).casefold()
-    else:
-        joined = joined.lower()
+    if joined.isascii():
+        return _normalize_ascii(joined)
+    joined = unicodedata.normalize("NFKC", joined).casefold()
     joined = _THOUSANDS.sub("", joined)
     joined = _INNER_APOSTROPHE.sub("", joined)
     joined = _PUNCT.sub(" ", joined)
-    if not joined.isascii():
-        joined = _UNSPACED.sub(r" \1 ", joined)
+    joined = _UNSPACED.sub(r" \1 ", joined)
     return _DIGIT_LETTER.sub(" ", joined)
 
 

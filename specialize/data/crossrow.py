@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from specialize.data.formats import detect_format, input_text
+from specialize.data.normalize import normalized_words
 from specialize.data.wordtable import TokenTable, sequence_hashes
 from specialize.runtime.workspace import rel
 
@@ -29,7 +30,8 @@ def still_in(fail: Fail) -> np.ndarray:
 
 
 def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, dict[int, tuple[str, int]]]:
-    """The eval rows' inputs: ``(name, line)`` per row, their word table, and input hash -> first such row.
+    """The eval rows' inputs: ``(name, line)`` per row, their normalised word table (``specialize.data.normalize``,
+    as the similarity gates compare training rows), and input hash -> first such row.
     Lines that do not parse, or hold no recognisable row, are skipped (they cannot leak into training data)."""
     meta: list[tuple[str, int]] = []
     texts: list[str] = []
@@ -52,11 +54,10 @@ def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable
                     continue
                 meta.append((name, lineno))
                 texts.append(text)
-    table = TokenTable.from_texts(texts)
     exact: dict[int, tuple[str, int]] = {}
-    for h, m in zip(sequence_hashes(table).tolist(), meta):
+    for h, m in zip(sequence_hashes(TokenTable.from_texts(texts)).tolist(), meta):
         exact.setdefault(h, m)
-    return meta, table, exact
+    return meta, normalized_words(texts), exact
 
 
 def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, int]],
@@ -166,3 +167,40 @@ def _keep_one_per_cluster(fail: Fail, i: np.ndarray, j: np.ndarray, sim: np.ndar
             fail[row] = ("label_consistency", "conflicting_label", {"conflicts_with_line": other + 1, **details})
         else:
             fail[row] = ("near_dup", "near_duplicate", {"duplicate_of_line": other + 1, **details})
+
+
+def semantic_duplicates(fail: Fail, texts: dict[int, str], eval_texts: list[str], eval_meta: list[tuple[str, int]],
+                        output_hash: np.ndarray, *, threshold: float, model: str, action: str) -> tuple[int, float]:
+    """Embedding pass over the rows still in (``texts``: line index -> input text): a row whose input is as
+    close as ``threshold`` (cosine) to an eval row is a leak; among the rows, a row close to an earlier row that
+    is still in is a semantic duplicate (same output) or a label conflict (another output; kept with
+    action="flag"). Each rejection names its partner and the cosine. Returns (rows embedded, seconds)."""
+    import time
+
+    from specialize.data import semantic
+
+    started = time.perf_counter()
+    idx = np.asarray(sorted(texts), dtype=np.int64)
+    if len(idx) == 0:
+        return 0, 0.0
+    vectors = semantic.embed([texts[i] for i in idx.tolist()], model)
+    if eval_texts:
+        hits, sims = semantic.similar_pairs(semantic.embed(eval_texts, model), threshold, k=1, queries=vectors)
+        for q, e, s in zip(hits[:, 0].tolist(), hits[:, 1].tolist(), sims.tolist()):
+            row = int(idx[q])
+            if fail[row] is None:
+                name, line = eval_meta[e]
+                fail[row] = ("eval_leak", "semantic_match", {"eval_set": name, "eval_line": line,
+                                                             "similarity": round(s, 3), "model": model})
+    pairs, sims = semantic.similar_pairs(vectors, threshold)
+    order = np.lexsort((-sims, pairs[:, 1])) if len(pairs) else np.zeros(0, dtype=np.int64)
+    for e in order.tolist():  # later rows in file order, the closest earlier partner first
+        a, b = int(idx[pairs[e, 0]]), int(idx[pairs[e, 1]])
+        if fail[a] is not None or fail[b] is not None:
+            continue
+        details = {"similarity": round(float(sims[e]), 3), "model": model}
+        if output_hash[a] == output_hash[b]:
+            fail[b] = ("semantic_dup", "semantic_duplicate", {"duplicate_of_line": a + 1, **details})
+        elif action == "reject":
+            fail[b] = ("label_consistency", "semantic_conflict", {"conflicts_with_line": a + 1, **details})
+    return len(idx), time.perf_counter() - started

@@ -151,6 +151,39 @@ def ngram_share(grams: TokenTable, ref_sorted: np.ndarray, ref_owner: np.ndarray
     return share, match
 
 
+def partner_share(grams: TokenTable, ref_sorted: np.ndarray, ref_owner: np.ndarray, rows: np.ndarray,
+                  max_owners: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """For the given rows of ``grams``: the one reference row holding the largest share of the row's n-grams,
+    and that share. ``ngram_share`` measures a row against all reference rows at once, so a row made of phrases
+    that many different eval rows use (a shared template) can reach a high share without copying any one of
+    them; this names the single eval row it overlaps most. An n-gram held by more than ``max_owners`` reference
+    rows is boilerplate and gives no partner."""
+    sub = grams.take(rows)
+    lens = np.diff(sub.offsets)
+    share = np.zeros(len(rows))
+    best = np.full(len(rows), -1, dtype=np.int64)
+    if len(sub.flat) == 0 or len(ref_sorted) == 0:
+        return share, best
+    left = np.searchsorted(ref_sorted, sub.flat, side="left")
+    cnt = np.searchsorted(ref_sorted, sub.flat, side="right") - left
+    cnt[cnt > max_owners] = 0
+    total = int(cnt.sum())
+    if total == 0:
+        return share, best
+    gram = np.repeat(np.arange(len(sub.flat)), cnt)
+    owner = ref_owner[np.repeat(left - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)].astype(np.int64)
+    m = int(ref_owner.max()) + 1
+    gram_owner = np.unique(gram * m + owner)  # an eval row holding an n-gram twice counts it once
+    row_of_gram = np.repeat(np.arange(len(rows)), lens)
+    codes, counts = np.unique(row_of_gram[gram_owner // m] * m + gram_owner % m, return_counts=True)
+    r, o = codes // m, codes % m
+    order = np.lexsort((o, -counts, r))  # per row: the most shared n-grams first, then the earliest eval row
+    first = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+    share[r[first]] = counts[first] / lens[r[first]]
+    best[r[first]] = o[first]
+    return share, best
+
+
 def ngram_overlap(rows: TokenTable, reference: TokenTable, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``rows``: the share of its word n-grams present in ``reference``, and one reference row
     holding such an n-gram (-1 when none)."""

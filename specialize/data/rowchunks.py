@@ -2,7 +2,7 @@
 
 A worker gets a byte range of the input file, reads it itself (no row text travels between processes), runs
 the per-row gates (``specialize.data.gates``) and returns compact columns: failures, hashes, category labels, the
-inputs' word shingles for the near-duplicate pass and their n-gram overlap with the eval sets.
+inputs' shingles (of their normalised words) for the near-duplicate pass and their n-gram overlap with the eval sets.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def split_block(block: bytes) -> list[bytes]:
 
 
 def init_worker(cfg: dict[str, Any], chunk_cfg: dict[str, Any]) -> None:
-    """Per worker: the row checker, plus what the chunk step needs (shingle size, the eval n-gram reference)."""
+    """Per worker: the row checker, plus what the chunk step needs (shingle scheme, the eval n-gram reference)."""
     global _CHECKER, _CHUNK_CFG
     from specialize.data.gates import GateConfig, RowChecker
 
@@ -67,7 +67,8 @@ def check_span(path: str, start: int, length: int) -> dict[str, Any]:
 
 def check_block(block: bytes) -> dict[str, Any]:
     """Per-row gates for one block of lines; returns compact columns (no row text) plus the inputs' shingles."""
-    from specialize.data.dedupe import ngram_share
+    from specialize.data.dedupe import ngram_share, partner_share
+    from specialize.data.normalize import shingle_table
     from specialize.data.wordtable import sequence_hashes, unique_ratio
 
     checks = _CHECKER.check_lines(split_block(block))
@@ -78,11 +79,16 @@ def check_block(block: bytes) -> dict[str, Any]:
     for k in np.nonzero((lens >= 12) & (ratio < min_ratio))[0].tolist():
         fail[k] = ("trivial", "repetitive", {"unique_word_ratio": round(float(ratio[k]), 3)})
     in_hash = sequence_hashes(table)
-    shingles = table.kgrams(_CHUNK_CFG["shingle_words"])  # row-local work done here, in the worker
+    # row-local work done here, in the worker: the similarity gates compare normalised words
+    shingles = shingle_table(checks.norm_words, _CHUNK_CFG["shingles"])
     share = match = None
     if _CHUNK_CFG.get("ref_sorted") is not None:
-        share, match = ngram_share(table.kgrams(_CHUNK_CFG["leak_ngram"]), _CHUNK_CFG["ref_sorted"],
-                                   _CHUNK_CFG["ref_owner"])
+        grams = checks.norm_words.kgrams(_CHUNK_CFG["leak_ngram"])
+        share, match = ngram_share(grams, _CHUNK_CFG["ref_sorted"], _CHUNK_CFG["ref_owner"])
+        # a high share against all eval rows together is only a candidate: measure it against each eval row
+        cand = np.flatnonzero(share >= _CHUNK_CFG["leak_ngram_share"])
+        if len(cand):
+            share[cand], match[cand] = partner_share(grams, _CHUNK_CFG["ref_sorted"], _CHUNK_CFG["ref_owner"], cand)
     out_hash = checks.output_hash
     with np.errstate(over="ignore"):
         row_hash = in_hash ^ (out_hash * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1))

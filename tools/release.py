@@ -79,6 +79,25 @@ class ReleaseGateParams(Params):
                                                                         "much cheaper.")
     frontier_cost_ratio: float = Field(5.0, ge=1, description="How many times cheaper than the frontier counts "
                                                               "as much cheaper.")
+    baselines: list[str] = Field(default_factory=list, description="run_eval-format results of the cheaper "
+                                 "alternatives on the same eval set (better prompt, schema-constrained decoding, "
+                                 "few-shot, run_classical_baseline, ...). The candidate must beat each one on "
+                                 "the task metric (same paired test as task_metric, margin 0); any that did as "
+                                 "well is named.")
+    baseline_names: list[str] | None = Field(None, description="Display names for 'baselines', in the same order.")
+    judgments: str | None = Field(None, description="judgments.json from run_pairwise_judge with the candidate "
+                                  "as the first model. Its verdicts count only when the run validated the judge "
+                                  "(human_labels) and the judge passed its agreement threshold.")
+
+
+class BaselineTest(Result):
+    name: str = Field(description="The baseline.")
+    baseline: float | None = Field(description="Its metric on the shared items.")
+    candidate: float | None = Field(description="The candidate's metric on the same items.")
+    diff: float | None = Field(description="candidate - baseline.")
+    p_value: float | None = Field(description="One-sided p of gain > 0.")
+    n_shared: int = Field(description="Items both scored.")
+    beaten: bool = Field(description="True when the gain is significant at alpha.")
 
 
 class CriterionValues(SparseResult):
@@ -146,6 +165,15 @@ class CriterionValues(SparseResult):
     frontier_latency_p95_s: float | None = Field(None, description="ship_over_frontier: frontier p95 latency.")
     rule_much_cheaper: bool | None = Field(None, description="ship_over_frontier: near frontier quality, much "
                                                              "cheaper, no slower.")
+    as_good_as_candidate: list[str] | None = Field(None, description="beats_baselines: baselines the candidate "
+                                                                     "was not shown to beat.")
+    per_baseline: list[BaselineTest] | None = Field(None, description="beats_baselines: the test against each "
+                                                                        "baseline.")
+    judge_agreement: float | None = Field(None, description="judge: the judge's agreement with the labels.")
+    judge_kappa: float | None = Field(None, description="judge: Cohen's kappa with the labels.")
+    judge_threshold: float | None = Field(None, description="judge: the agreement required to use the judge.")
+    win_rate_ties_half: float | None = Field(None, description="judge: the candidate's win rate, ties as half.")
+    win_rate_ci: list[float | None] | None = Field(None, description="judge: 95% interval of that win rate.")
     rule_at_least_as_good: bool | None = Field(None, description="ship_over_frontier: as good, no dearer, no "
                                                                  "slower.")
 
@@ -305,9 +333,71 @@ def _frontier(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
                             f"{cheaper:.1f}x cheaper, p95 {lat:.3f}s vs {flat:.3f}s.")
 
 
+def _baselines(p: ReleaseGateParams, cand: dict[str, Any]) -> Criterion:
+    if not p.baselines:
+        return Criterion(name="beats_baselines", status="not_measured",
+                         detail="No cheaper baselines given (better prompt, schema, few-shot, classical).")
+    names = p.baseline_names or [Path(b).stem for b in p.baselines]
+    if len(names) != len(p.baselines):
+        raise InvalidInput("baseline_names must name every baseline, in order.",
+                           fix=f"Give {len(p.baselines)} names, or leave baseline_names out.")
+    metric = p.metric or cand["primary_metric"]
+    tests, tied = [], []
+    for name, path in zip(names, p.baselines):
+        doc = _load(path, "baselines")
+        require_same_eval_set({"candidate": cand, name: doc})
+        res = gain_test(cand, doc, metric, margin=0.0, alpha=p.alpha)
+        if res is None or not res["n_shared"]:
+            raise InvalidInput(f"Baseline {name} cannot be compared on {metric} (no per-item values or no shared "
+                               "items).", fix="Pass results of the same eval set with a per-item metric.")
+        beaten = bool(res["p_value"] < p.alpha)
+        tests.append(BaselineTest(name=name, baseline=res["value_second"], candidate=res["value_first"],
+                                  diff=res["diff"], p_value=res["p_value"], n_shared=res["n_shared"],
+                                  beaten=beaten))
+        if not beaten:
+            tied.append(name)
+    detail = (f"{metric}: the candidate beats every baseline (one-sided p < {p.alpha} on shared items)." if not tied
+              else f"{metric}: not shown to beat {', '.join(tied)} — the cheaper option did as well on this "
+                   f"evidence; consider shipping it instead.")
+    return Criterion(name="beats_baselines", status="fail" if tied else "pass",
+                     values={"metric": metric, "alpha": p.alpha, "as_good_as_candidate": tied,
+                             "per_baseline": tests}, detail=detail)
+
+
+def _judge(p: ReleaseGateParams) -> Criterion:
+    if not p.judgments:
+        return Criterion(name="judge", status="not_measured", detail="No judge verdicts given.")
+    doc = json.loads(resolve_path(p.judgments, arg="judgments", must_exist=True).read_text())
+    validation = doc.get("judge_validation") or {}
+    pair = (doc.get("pairs") or [{}])[0]
+    values = {"judge_agreement": validation.get("agreement"), "judge_kappa": validation.get("kappa"),
+              "judge_threshold": validation.get("threshold"),
+              "win_rate_ties_half": pair.get("win_rate_ties_half"),
+              "win_rate_ci": [pair.get("ci_low"), pair.get("ci_high")]}
+    if not validation:
+        return Criterion(name="judge", status="not_measured", values=values,
+                         detail="not_validated: the judge was never checked against labels, so its verdicts are "
+                                "not used (run run_pairwise_judge with human_labels).")
+    agreement, threshold = validation.get("agreement"), validation.get("threshold", 0.8)
+    if agreement is None or agreement != agreement or agreement < threshold:
+        return Criterion(name="judge", status="not_measured", values=values,
+                         detail=f"not_validated: the judge agreed with the labels on {agreement} of "
+                                f"{validation.get('n')} items, under the {threshold} threshold; its verdicts are "
+                                "not used.")
+    lo = pair.get("ci_low")
+    ok = lo is not None and lo > 0.5
+    return Criterion(name="judge", status="pass" if ok else "fail", values=values,
+                     detail=f"validated judge (agreement {agreement:.2f}): candidate win rate "
+                            f"{pair.get('win_rate_ties_half')} with 95% interval from {lo}; needs > 0.5.")
+
+
 def gate(p: ReleaseGateParams) -> ReleaseGateResult:
     cand = _load(p.candidate, "candidate")
     criteria = [_task_metric(p, cand), _regressions(p), _capability(p), _safety(p), _format(p, cand), _cost(p, cand)]
+    if p.baselines:
+        criteria.insert(1, _baselines(p, cand))
+    if p.judgments:
+        criteria.append(_judge(p))
     statuses = {c.status for c in criteria}
     decision = "no_ship" if "fail" in statuses else "incomplete" if "not_measured" in statuses else "ship"
     return ReleaseGateResult(decision=decision, criteria=criteria, ship_over_frontier=_frontier(p, cand))

@@ -125,3 +125,45 @@ def test_gain_and_test_come_from_the_same_items_and_the_margin_is_tested(workspa
     other = _write(workspace, "other", base, ids=ids, sha="b" * 64)
     with pytest.raises(InvalidInput, match="different eval sets"):
         release_gate(ReleaseGateParams(candidate=c, current=other))
+
+
+def test_cheaper_baselines_that_do_as_well_are_named_and_block_shipping(workspace):
+    base = _pattern(200, 0.6, 7)
+    cand = base.copy()
+    cand[np.where(~base)[0][:40]] = True  # 40 gained, none lost against the weak baseline
+    strong = cand.copy()
+    strong[np.where(strong)[0][:2]] = False  # the strong baseline loses only 2 items to the candidate
+    c = _write(workspace, "cand", cand)
+    weak = _write(workspace, "weak", base)
+    close = _write(workspace, "close", strong)
+    res = release_gate(ReleaseGateParams(candidate=c, current=weak, baselines=[weak, close],
+                                         baseline_names=["better prompt", "tf-idf"]))
+    crit = {x.name: x for x in res.criteria}["beats_baselines"]
+    assert crit.status == "fail" and crit.values.as_good_as_candidate == ["tf-idf"]
+    per = {t.name: t for t in crit.values.per_baseline}
+    assert per["better prompt"].beaten and abs(per["better prompt"].diff - 40 / 200) < 1e-12
+    assert not per["tf-idf"].beaten and abs(per["tf-idf"].diff - 2 / 200) < 1e-12
+    assert res.decision == "no_ship"
+    # without baselines the criterion is absent, not "not measured"
+    plain = release_gate(ReleaseGateParams(candidate=c, current=weak))
+    assert "beats_baselines" not in {x.name for x in plain.criteria}
+
+
+def test_the_gate_leans_on_a_judge_only_after_it_passed_validation(workspace):
+    c = _write(workspace, "cand", [True] * 10)
+    pair = {"win_rate_ties_half": 0.9, "ci_low": 0.7, "ci_high": 1.0}
+
+    def judgments(name, validation):
+        (workspace / name).write_text(json.dumps({"pairs": [pair], "judge_validation": validation}))
+        return name
+
+    never = release_gate(ReleaseGateParams(candidate=c, judgments=judgments("j0.json", None)))
+    failed = release_gate(ReleaseGateParams(candidate=c, judgments=judgments(
+        "j1.json", {"agreement": 0.5, "kappa": 0.0, "n": 8, "threshold": 0.8})))
+    passed = release_gate(ReleaseGateParams(candidate=c, judgments=judgments(
+        "j2.json", {"agreement": 0.9, "kappa": 0.8, "n": 10, "threshold": 0.8})))
+    status = {name: {x.name: x for x in r.criteria}["judge"] for name, r in
+              (("never", never), ("failed", failed), ("passed", passed))}
+    assert status["never"].status == "not_measured" and status["never"].detail.startswith("not_validated")
+    assert status["failed"].status == "not_measured" and status["failed"].detail.startswith("not_validated")
+    assert status["passed"].status == "pass" and status["passed"].values.judge_agreement == 0.9

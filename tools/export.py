@@ -110,8 +110,9 @@ class LadderRow(Result):
     name: str = Field(description="merged (the reference) or the GGUF type.")
     score: dict[str, float | None] = Field(description="The deciding metric in points (0-100): mean, ci_low, "
                                                        "ci_high.")
-    metrics: dict[str, float | list[float | None] | None] = Field(
-        description="run_eval's headline metrics for this model on the golden set (fractions, with _ci).")
+    metrics: dict[str, float | list[float | None] | list[str] | dict[str, str] | None] = Field(
+        description="run_eval's headline metrics for this model on the golden set (fractions, with _ci; "
+                    "ci_methods names each interval's method, stats_warnings holds small-sample warnings).")
     delta: float = Field(description="Points against the merged model (0 for the merged model itself).")
     delta_ci: list[float | None] = Field(description="Paired bootstrap interval of delta (nulls for merged).")
     p_value: float | str = Field(description="Paired test p-value ('-' for the merged model).")

@@ -106,7 +106,15 @@ def _verdict(tuned_name: str, rival_name: str, cmp_: dict[str, Any], gate: dict[
         what = (f"the {tuned_name} model is not shown to beat the strongest baseline ({rival_name}): the 95% CI "
                 f"of the difference includes zero, so the cheaper baseline does as well on this evidence")
     ship = {"ship": "Ship", "no_ship": "Don't ship", "incomplete": "Not decided"}.get(decision, decision)
-    return f"**{ship}** (release gate: `{decision}`): {what}."
+    crit = gate.get("criteria") or []
+    failed = [c["name"] for c in crit if c.get("status") == "fail"]
+    missing = [c["name"] for c in crit if c.get("status") == "not_measured"]
+    why = ""
+    if failed:
+        why = f" The gate fails on: {', '.join(failed)}."
+    if missing and decision != "ship":
+        why += f" Not measured in this run: {', '.join(missing)}."
+    return f"**{ship}** (release gate: `{decision}`): {what}.{why}"
 
 
 def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bottom

@@ -184,9 +184,15 @@ def classification_metrics(ref: list[Any], pred: list[Any], *, n_resamples: int,
             "confusion_matrix": {"labels": all_labels, "rows_are": "reference", "matrix": cm.tolist()}}
 
 
-def _rate(flags: list[bool]) -> dict[str, Any]:
-    ci = stats.proportion_ci(int(sum(flags)), len(flags))
-    return {"value": ci["estimate"], "ci": [ci["low"], ci["high"]], "method": ci["method"]}
+def _rate(flags: list[bool] | list[float]) -> dict[str, Any]:
+    """Mean with its 95% interval: Clopper-Pearson for pass/fail items, the percentile bootstrap for graded ones
+    (a share of fields right, say), whose sum is not a count of successes."""
+    if all(float(f) in (0.0, 1.0) for f in flags):
+        ci = stats.proportion_ci(int(sum(flags)), len(flags))
+        return {"value": ci["estimate"], "ci": [ci["low"], ci["high"]], "method": ci["method"]}
+    ci = stats.bootstrap_ci([float(f) for f in flags])
+    return {"value": float(np.mean([float(f) for f in flags])), "ci": [ci["low"], ci["high"]],
+            "method": stats.PERCENTILE}
 
 
 def aggregate(task_type: str, recs: list[dict[str, Any]], *, label_field: str | None, critical_fields: list[str],

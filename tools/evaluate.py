@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import Field
 from specialize.tools.job_tools import JobHandle, to_handle
 
+from specialize.data.chatrows import iter_chat_rows
 from specialize.data.sampling import take_in_turn
 from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
@@ -181,28 +182,20 @@ def load_eval_rows(path: Path, limit: int | None = None,
     """Split eval rows into usable (id, prompt, reference, meta) and rejected ones (with the reason)."""
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if limit is not None and limit_by is None and len(rows) + len(rejected) >= limit:
-                break
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rejected.append({"line": lineno, "reason": f"not JSON: {exc.msg}"})
-                continue
-            msgs = row.get("messages") if isinstance(row, dict) else None
-            if not isinstance(msgs, list) or not msgs:
-                rejected.append({"line": lineno, "id": row.get("id") if isinstance(row, dict) else None,
-                                 "reason": "no 'messages' list"})
-                continue
-            last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
-            if last is None or last == 0:
-                rejected.append({"line": lineno, "id": row.get("id"), "reason": "no assistant reference after a prompt"})
-                continue
-            rows.append({"id": str(row.get("id", f"line-{lineno}")), "prompt": msgs[:last],
-                         "reference": str(msgs[last].get("content", "")), "meta": row.get("meta") or {}})
+    for cl in iter_chat_rows(path):
+        if limit is not None and limit_by is None and len(rows) + len(rejected) >= limit:
+            break
+        if cl.problem:
+            rejected.append({"line": cl.lineno, "reason": cl.problem} if cl.row is None and
+                            cl.problem.startswith("not JSON") else
+                            {"line": cl.lineno, "id": cl.row_id, "reason": cl.problem})
+            continue
+        last = cl.last_assistant
+        if last is None or last == 0:
+            rejected.append({"line": cl.lineno, "id": cl.row_id, "reason": "no assistant reference after a prompt"})
+            continue
+        rows.append({"id": str(cl.row.get("id", f"line-{cl.lineno}")), "prompt": cl.messages[:last],
+                     "reference": str(cl.messages[last].get("content", "")), "meta": cl.row.get("meta") or {}})
     if limit is not None and limit_by is not None:
         rows = take_in_turn(rows, limit, lambda r: str(r["meta"].get(limit_by, "")))
     return rows, rejected

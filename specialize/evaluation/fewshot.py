@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from specialize.data.chatrows import iter_chat_rows
 from specialize.data.sampling import take_in_turn
 from specialize.runtime.errors import InvalidInput
 
@@ -49,25 +50,18 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     message, system messages dropped) and the lines that could not be used, each with a reason."""
     rows: list[dict[str, Any]] = []
     unusable: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                unusable.append({"line": lineno, "reason": f"not JSON: {exc.msg}"})
-                continue
-            msgs = row.get("messages") if isinstance(row, dict) else None
-            last = max((i for i, m in enumerate(msgs) if isinstance(m, dict) and m.get("role") == "assistant"),
-                       default=None) if isinstance(msgs, list) else None
-            turns = [m for m in msgs[:last] if m.get("role") != "system"] if last else []
-            if not turns:
-                unusable.append({"line": lineno, "id": row.get("id") if isinstance(row, dict) else None,
-                                 "reason": "no user turn followed by an assistant answer"})
-                continue
-            rows.append({"id": str(row.get("id", f"line-{lineno}")), "turns": turns,
-                         "answer": str(msgs[last].get("content", "")), "meta": row.get("meta") or {}})
+    for cl in iter_chat_rows(path):
+        if cl.problem and cl.problem.startswith("not JSON"):
+            unusable.append({"line": cl.lineno, "reason": cl.problem})
+            continue
+        last = cl.last_assistant
+        turns = [m for m in cl.messages[:last] if m.get("role") != "system"] if last else []
+        if not turns:
+            unusable.append({"line": cl.lineno, "id": cl.row_id,
+                             "reason": "no user turn followed by an assistant answer"})
+            continue
+        rows.append({"id": str(cl.row.get("id", f"line-{cl.lineno}")), "turns": turns,
+                     "answer": str(cl.messages[last].get("content", "")), "meta": cl.row.get("meta") or {}})
     return rows, unusable
 
 

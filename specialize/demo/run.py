@@ -45,10 +45,11 @@ FAST_OVERRIDES: dict[str, Any] = {"max_steps": 4, "num_train_epochs": 1, "lora_l
 class DemoSettings:
     fast: bool = False
     golden_limit: int | None = None       # golden items per evaluation (None = the whole locked set of 40)
-    gen_rows: int = 16                    # rows asked of the teacher
+    gen_rows: int = 8                     # rows asked of the teacher (two requests: shows the step, costs ~40 s)
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
     few_shot_k: int = 8                   # solved training rows shown to the few-shot baseline
-    judge_items: int = 12                 # items the judge sees (two calls each, positions swapped)
+    judge_items: int = 6                  # items the judge sees (two calls each, positions swapped); the 135M
+                                          # judge is there to be validated and fail, not to decide anything
     ladder_rows: int = 10                 # golden rows the export's quant ladder re-checks each file on
     max_tokens: int = 48                  # the answer is one short JSON object (~30 tokens)
     threads: int = max(1, os.cpu_count() or 1)
@@ -57,7 +58,7 @@ class DemoSettings:
     @classmethod
     def for_mode(cls, fast: bool) -> "DemoSettings":
         if fast:  # the whole path on a sliver of everything: minutes, not a result
-            return cls(fast=True, golden_limit=6, gen_rows=8, few_shot_k=2, judge_items=3, ladder_rows=3,
+            return cls(fast=True, golden_limit=6, gen_rows=4, few_shot_k=2, judge_items=3, ladder_rows=3,
                        quants=["q8_0"], recipe_overrides=dict(FAST_OVERRIDES))
         return cls()
 

@@ -118,6 +118,7 @@ def common_args(recipe: Recipe, method: Method, run_dir: Path, has_eval: bool) -
         # TRL's own defaults assume a GPU (bf16 on, gradient checkpointing on); the method decides instead.
         bf16=method.bf16,
         fp16=method.device == "cuda" and not method.bf16,
+        use_cpu=method.device == "cpu",  # transformers refuses bf16 autocast without CUDA unless told it is a CPU run
         gradient_checkpointing=method.gradient_checkpointing,
         include_num_input_tokens_seen="all",
         report_to="none",

@@ -2,8 +2,10 @@
 downgrade.
 
 On CUDA: 4-bit QLoRA (bitsandbytes NF4, paged 8-bit AdamW, bf16 where the GPU supports it), through Unsloth
-when it is installed. On CPU: LoRA in fp32, with TRL's GPU-minded defaults (bf16, gradient checkpointing)
-turned off. Asking for QLoRA where it cannot run is an error, not a fallback.
+when it is installed. On CPU: LoRA with fp32 weights and no gradient checkpointing (TRL's GPU-minded defaults
+turned off); where the CPU does bfloat16 matrix products in hardware (AMX or AVX512-BF16), the forward and
+backward run under bf16 autocast, which measured about 1.5x faster per step on SmolLM2-135M with the golden
+accuracy unchanged (README, demo section). Asking for QLoRA where it cannot run is an error, not a fallback.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from specialize.training.recipe import Recipe
 
 @dataclass
 class Method:
-    name: str  # lora-fp32-cpu | qlora-4bit | unsloth-qlora | lora-cuda
+    name: str  # lora-fp32-cpu | lora-bf16-cpu | qlora-4bit | unsloth-qlora | lora-cuda
     device: str
     dtype: str
     reason: str
@@ -37,15 +39,33 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def cpu_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX or AVX512-BF16). Elsewhere torch
+    emulates bf16 on a CPU, which is slower than fp32, so the CPU path stays in fp32 there."""
+    try:
+        import torch
+
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except Exception:  # an older torch without these probes: assume no hardware bf16
+        return False
+
+
 def resolve_method(recipe: Recipe, *, cuda: bool | None = None, bf16_ok: bool | None = None,
                    unsloth: bool | None = None, bnb: bool | None = None) -> Method:
-    """Pick the method for ``recipe`` on this machine (the keyword overrides exist for tests and planning)."""
+    """Pick the method for ``recipe`` on this machine (the keyword overrides exist for tests and planning).
+
+    ``bf16_ok`` is the hardware's bfloat16 support: the GPU's on CUDA, the CPU's (AMX / AVX512-BF16) without."""
     if cuda is None:
         import torch
 
         cuda = torch.cuda.is_available()
-        if bf16_ok is None:
-            bf16_ok = bool(cuda and torch.cuda.is_bf16_supported())
+    if bf16_ok is None:
+        if cuda:
+            import torch
+
+            bf16_ok = bool(torch.cuda.is_bf16_supported())
+        else:
+            bf16_ok = cpu_native_bf16()
     bf16_ok = bool(bf16_ok)
     unsloth = _has("unsloth") if unsloth is None else unsloth
     bnb = _has("bitsandbytes") if bnb is None else bnb
@@ -54,15 +74,24 @@ def resolve_method(recipe: Recipe, *, cuda: bool | None = None, bf16_ok: bool | 
         if recipe.method == "qlora":
             raise InvalidInput("method 'qlora' needs a CUDA GPU (bitsandbytes 4-bit kernels); this machine has none.",
                                fix="Set method: auto or lora to train LoRA in fp32 on CPU, or run on a GPU machine.")
-        if recipe.bf16 is True:
-            raise InvalidInput("bf16: true was asked for on CPU, where this project trains in fp32.",
-                               fix="Leave bf16: auto (or false) on CPU.")
+        if recipe.bf16 is True and not bf16_ok:
+            raise InvalidInput("bf16: true was asked for on a CPU without bfloat16 hardware (AMX or AVX512-BF16), "
+                               "where torch would emulate it more slowly than fp32.",
+                               fix="Leave bf16: auto (or false) on this machine.")
         optim = "adamw_torch" if recipe.optim in ("auto", "paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit") \
             else recipe.optim
-        why = "no CUDA device: 4-bit QLoRA needs bitsandbytes on a GPU, so LoRA trains in fp32 on CPU"
+        bf16 = bf16_ok and recipe.bf16 in ("auto", True)
+        if bf16:
+            why = ("no CUDA device: 4-bit QLoRA needs bitsandbytes on a GPU, so LoRA trains on CPU, with fp32 "
+                   "weights and bf16 autocast because this CPU has bfloat16 hardware (AMX / AVX512-BF16)")
+        else:
+            why = "no CUDA device: 4-bit QLoRA needs bitsandbytes on a GPU, so LoRA trains in fp32 on CPU"
+            if bf16_ok and recipe.bf16 is False:
+                why += " (bf16: false in the recipe)"
         if recipe.optim not in ("auto", optim):
             why += f"; optimizer {recipe.optim} needs CUDA, adamw_torch used"
-        return Method(name="lora-fp32-cpu", device="cpu", dtype="float32", reason=why, optim=optim,
+        return Method(name="lora-bf16-cpu" if bf16 else "lora-fp32-cpu", device="cpu", dtype="float32",
+                      reason=why, optim=optim, bf16=bf16,
                       gradient_checkpointing=recipe.gradient_checkpointing is True)
 
     bf16 = bf16_ok if recipe.bf16 == "auto" else bool(recipe.bf16)

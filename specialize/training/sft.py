@@ -33,5 +33,16 @@ def run_sft(raw: dict[str, Any], ctx: JobContext, *, report: bool = True) -> dic
         completion_only_loss=True if recipe.loss_on == "assistant" else None,
         dataset_num_proc=None,
     )
-    return train_and_finish(SFTTrainer, ctx, prep, model=model, peft_cfg=peft_cfg, args=args,
+    trainer_cls = SFTTrainer
+    if recipe.group_by_length and not recipe.packing:
+        from specialize.training.batching import bucketed_trainer
+
+        trainer_cls = bucketed_trainer(trainer_cls)
+    if method.device == "cpu" and not recipe.packing:
+        from specialize.training.cpu_head import selective_head_trainer, supports_selective_head
+
+        if supports_selective_head(model):
+            trainer_cls = selective_head_trainer(trainer_cls)
+            ctx.log("CPU: the LM head projects only the answer positions (specialize/training/cpu_head.py)")
+    return train_and_finish(trainer_cls, ctx, prep, model=model, peft_cfg=peft_cfg, args=args,
                             callback=JobCallback.make(ctx), report=report)

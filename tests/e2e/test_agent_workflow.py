@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.helpers.cpu import expected_cpu_method
 from tests.helpers.fake_openai import FakeOpenAIServer
 from tests.helpers.tiny_model import build_tiny_model
 
@@ -134,7 +135,7 @@ def test_agent_drives_the_whole_workflow_over_stdio(workspace):
                 assert handle["job_id"] and handle["state"] == "queued"
                 trained = await wait_job(c, handle["job_id"])
                 run = trained["result"]
-                assert run["method"]["name"] == "lora-fp32-cpu"
+                assert run["method"]["name"] == expected_cpu_method()
                 assert run["metrics"]["train_loss_last"] < run["metrics"]["train_loss_first"]
                 out["run"] = run
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from specialize.runtime import jobs, registry
+from tests.helpers.cpu import expected_cpu_method
 from specialize.runtime.catalog import get
 from specialize.runtime.errors import DependencyMissing, InvalidInput
 from specialize.training.recipe import Recipe, load_recipe
@@ -98,7 +99,7 @@ def test_bad_recipe_file_and_inconsistent_keys(train_ws, tiny_model_dir):
 def test_method_resolution_by_hardware():
     from specialize.training.method import resolve_method
 
-    cpu = resolve_method(Recipe(), cuda=False)
+    cpu = resolve_method(Recipe(), cuda=False, bf16_ok=False)
     assert cpu.name == "lora-fp32-cpu" and cpu.dtype == "float32"
     assert cpu.bf16 is False and cpu.gradient_checkpointing is False and cpu.optim == "adamw_torch"
     assert "CUDA" in cpu.reason
@@ -207,7 +208,7 @@ def _logits(model_dir_or_model, tok, text="Ticket 3: the invoice"):
 @pytest.mark.slow
 def test_train_qlora_trains_records_and_the_adapter_changes_outputs(train_ws, tiny_model_dir):
     handle = get("train_qlora").run({**tiny_params(tiny_model_dir), "eval_dataset": "dev.jsonl"})
-    assert handle.state == "queued" and handle.method_hint == "lora-fp32-cpu"
+    assert handle.state == "queued" and handle.method_hint == expected_cpu_method()
     status = jobs.wait(handle.job_id, timeout=240)
     assert status["state"] == "succeeded", status.get("log_tail")
     run_dir = Path(handle.run_dir)
@@ -217,7 +218,7 @@ def test_train_qlora_trains_records_and_the_adapter_changes_outputs(train_ws, ti
                 "dataset", "eval_dataset", "metrics", "adapter_dir"):
         assert key in run, key
     assert run["kind"] == "train_qlora" and run["adapter_dir"] == "adapter"
-    assert run["method"]["name"] == "lora-fp32-cpu" and run["method"]["device"] == "cpu"
+    assert run["method"]["name"] == expected_cpu_method() and run["method"]["device"] == "cpu"
     assert run["method"]["dtype"] == "float32" and run["method"]["reason"]
     assert Path(run["base_model_path"]).resolve() == Path(tiny_model_dir).resolve()
     assert run["chat_template"] == (Path(tiny_model_dir) / "chat_template.jinja").read_text() or "<|im_start|>" in \

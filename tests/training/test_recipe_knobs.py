@@ -58,3 +58,32 @@ def test_group_by_length_picks_the_length_grouped_sampler(tmp_path, flag, strate
     recipe = load_recipe(overrides={"group_by_length": flag})
     args = common_args(recipe, resolve_method(recipe), tmp_path, has_eval=False)
     assert args["train_sampling_strategy"] == strategy
+
+
+def test_length_buckets_cut_padding_and_reshuffle_each_epoch():
+    import random
+
+    from specialize.training.batching import LengthBucketSampler
+
+    rnd = random.Random(1)
+    lengths = [rnd.randint(40, 400) for _ in range(109)]
+    sampler = LengthBucketSampler(lengths, 8, seed=3)
+    seen = list(sampler)
+    assert sorted(seen) == list(range(109))             # every row exactly once per epoch
+    batches = [seen[i:i + 8] for i in range(0, 109, 8)]
+
+    def padding(bs):  # padded tokens when each batch is padded to its longest row
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in bs)
+
+    shuffled = list(range(109))
+    random.Random(2).shuffle(shuffled)
+    plain = [shuffled[i:i + 8] for i in range(0, 109, 8)]
+    assert padding(batches) < 0.25 * padding(plain)      # sorted buckets: a fraction of random batches' padding
+    # each batch is a run of neighbours in length order: laid end to end by their shortest row, the batches'
+    # lengths are the whole sorted list
+    runs = sorted((sorted(lengths[i] for i in b) for b in batches), key=lambda r: (r[0], r[-1]))
+    assert [x for r in runs for x in r] == sorted(lengths)
+    again = LengthBucketSampler(lengths, 8, seed=3)
+    assert list(again) == seen                           # same seed and epoch: same order (a resume matches)
+    again.set_epoch(1)
+    assert list(again) != seen                           # next epoch: another batch order

@@ -196,7 +196,8 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
                   "enough.", ""]
     if tuned:
         what = tuned.get("provenance") or {}
-        model_ref = str(tuned.get("model"))
+        model = tuned.get("model")
+        model_ref = str(model.get("path") or model.get("ref")) if isinstance(model, dict) else str(model)
         if model_ref.endswith(".gguf"):
             lines += [f"The fine-tuned model was scored from its exported GGUF (`{Path(model_ref).name}`) in "
                       f"llama.cpp, decoding `{what.get('decoding_mode', 'unknown')}` (answers held to the task's JSON "
@@ -215,7 +216,7 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
                   f"{_pct(p.get('ci_low'))} to {_pct(p.get('ci_high'))}); position consistency "
                   f"{_pct(p.get('position_consistency'))}. The items were chosen to validate the judge (those "
                   "where exactly one answer is right come first), so this win rate is not a quality estimate.", ""]
-        for w in judge.get("warnings", []):
+        for w in dict.fromkeys(judge.get("warnings", [])):  # one line per distinct warning
             lines.append(f"- ⚠ {w}")
         lines.append("")
 

@@ -8,6 +8,7 @@ orders.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -119,3 +120,25 @@ def evaluated(workspace, eval_template):
     src, results = eval_template
     shutil.copytree(src, workspace, dirs_exist_ok=True)
     return workspace, results
+
+
+# --- the browser (Playwright driving Debian's chromium) -------------------------------------------------------
+
+CHROMIUM = os.environ.get("SPECIALIZE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM}: run scripts/setup.sh as root (it installs Debian's chromium) "
+                    "or set SPECIALIZE_CHROMIUM")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
+                                                                 "(pip install -e '.[dev]')")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+

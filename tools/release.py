@@ -88,6 +88,11 @@ class ReleaseGateParams(Params):
     judgments: str | None = Field(None, description="judgments.json from run_pairwise_judge with the candidate "
                                   "as the first model. Its verdicts count only when the run validated the judge "
                                   "(human_labels) and the judge passed its agreement threshold.")
+    judge_validation: str | None = Field(None, description="People's validation of the judge: the id of a judge "
+                                         "review (open_review kind='judge') or the validation.json export_review "
+                                         "wrote. When given, the judge's verdicts count only if that review "
+                                         "passed (enough answers, agreement at or above its threshold) and "
+                                         "validated the same judge model and rubric version as 'judgments'.")
 
 
 class BaselineTest(Result):
@@ -176,6 +181,8 @@ class CriterionValues(SparseResult):
     win_rate_ci: list[float | None] | None = Field(None, description="judge: 95% interval of that win rate.")
     rule_at_least_as_good: bool | None = Field(None, description="ship_over_frontier: as good, no dearer, no "
                                                                  "slower.")
+    judge_validated_by: str | None = Field(None, description="judge: where the validation came from (the "
+                                                             "judgments' human_labels, or a review id).")
 
 
 class Criterion(Result):
@@ -374,10 +381,20 @@ def _judge(p: ReleaseGateParams) -> Criterion:
               "judge_threshold": validation.get("threshold"),
               "win_rate_ties_half": pair.get("win_rate_ties_half"),
               "win_rate_ci": [pair.get("ci_low"), pair.get("ci_high")]}
+    if validation:
+        values["judge_validated_by"] = "human_labels"
+    if p.judge_validation:
+        review, problem = _review_validation(p.judge_validation, doc.get("provenance") or {})
+        values.update(judge_agreement=review.get("agreement"), judge_kappa=review.get("kappa"),
+                      judge_threshold=review.get("threshold"), judge_validated_by=review.get("review_id"))
+        if problem:
+            return Criterion(name="judge", status="not_measured", values=values, detail=f"not_validated: {problem}")
+        validation = review
     if not validation:
         return Criterion(name="judge", status="not_measured", values=values,
                          detail="not_validated: the judge was never checked against labels, so its verdicts are "
-                                "not used (run run_pairwise_judge with human_labels).")
+                                "not used (label a sample with open_review kind='judge' and pass its id as "
+                                "judge_validation, or run run_pairwise_judge with human_labels).")
     agreement, threshold = validation.get("agreement"), validation.get("threshold", 0.8)
     if agreement is None or agreement != agreement or agreement < threshold:
         return Criterion(name="judge", status="not_measured", values=values,
@@ -389,6 +406,34 @@ def _judge(p: ReleaseGateParams) -> Criterion:
     return Criterion(name="judge", status="pass" if ok else "fail", values=values,
                      detail=f"validated judge (agreement {agreement:.2f}): candidate win rate "
                             f"{pair.get('win_rate_ties_half')} with 95% interval from {lo}; needs > 0.5.")
+
+
+def _review_validation(ref: str, provenance: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A judge review's agreement figures (computed now from its answers when ``ref`` is a review id, else read
+    from a validation.json) and, when they cannot be used for these judgments, why not."""
+    from specialize.review import agreement, store
+
+    if store.ID_RE.match(ref) and (store.reviews_root() / ref / "review.json").exists():
+        fig = agreement.agreement(ref)
+    else:
+        try:
+            fig = json.loads(resolve_path(ref, arg="judge_validation", must_exist=True).read_text())
+        except ValueError as exc:
+            raise InvalidInput(f"judge_validation {ref} is not JSON ({exc}).",
+                               fix="Pass a judge review's id or the validation.json export_review wrote.") from exc
+        if not isinstance(fig, dict) or fig.get("kind") != "judge_validation":
+            raise InvalidInput(f"judge_validation {ref} is not a judge review's validation.json.",
+                               fix="Pass a judge review's id or the validation.json export_review wrote.")
+    name = fig.get("review_id")
+    for key, what in (("judge_model", "judge model"), ("rubric_sha256", "rubric version")):
+        if fig.get(key) != provenance.get(key):
+            return fig, (f"review {name} validated {what} {fig.get(key)!r}, but these judgments used "
+                         f"{provenance.get(key)!r}; validate this judge and rubric.")
+    if fig.get("status") != "pass":
+        return fig, (f"review {name} is '{fig.get('status')}': agreement {fig.get('agreement')} on {fig.get('n')} "
+                     f"answers, against a threshold of {fig.get('threshold')} and at least {fig.get('min_labels')} "
+                     "answers; the judge's verdicts are not used.")
+    return fig, None
 
 
 def gate(p: ReleaseGateParams) -> ReleaseGateResult:

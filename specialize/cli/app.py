@@ -96,10 +96,14 @@ def serve(
 
 @app.command()
 def review(
-    source: str = typer.Argument(None, help="What to review: a run_pairwise_judge judgments.json (kind judge). "
-                                            "Leave out to reopen --review-id."),
+    source: str = typer.Argument(None, help="What to review: a run_pairwise_judge judgments.json (--kind judge), "
+                                            "a generate_batch / validate_rows JSONL (--kind rows) or a run_eval "
+                                            "results JSON (--kind failures). Leave out to reopen --review-id."),
+    kind: str = typer.Option("judge", help="judge: validate the judge; rows: accept, reject or correct rows; "
+                                           "failures: tag failed eval items with causes."),
     review_id: str = typer.Option(None, help="Reopen this review (answers are kept), or the id for a new one."),
-    sample: int = typer.Option(40, help="Items in the queue (stratified by the judge's verdict and consistency)."),
+    sample: int = typer.Option(40, help="Items in the queue, stratified (0 = every item)."),
+    schema_path: str = typer.Option(None, help="--kind rows: the task's JSON Schema corrected answers must satisfy."),
     seed: int = typer.Option(0, help="Seed for the sample and the blinded left/right order."),
     annotator: str = typer.Option(None, help="Your name, prefilled in the page."),
     port: int = typer.Option(0, help="Port on 127.0.0.1 (0 = any free port)."),
@@ -118,8 +122,9 @@ def review(
 
     try:
         if source:
-            rid = store.create_review("judge", source, sample=sample, seed=seed, threshold=threshold,
-                                      min_labels=min_labels, review_id=review_id)["review_id"]
+            rid = store.create_review(kind, source, sample=sample or None, seed=seed, threshold=threshold,
+                                      min_labels=min_labels, review_id=review_id,
+                                      schema_path=schema_path)["review_id"]
         elif review_id:
             rid = store.load_review(review_id)["review_id"]
         else:

@@ -1,8 +1,12 @@
 """The review page: a starlette app rendering jinja2 templates, everything served locally (no CDN).
 
 Routes: ``/`` (progress and who is labelling), ``/next`` (the first item this annotator has not answered),
-``/item/{key}`` (one blinded comparison; POST records an answer, after which the judge's verdict is shown),
-``/agreement`` (people vs the judge), ``/export/labels.jsonl`` and ``/export/labels.csv``.
+``/item/{key}`` (one item of the queue; POST records an answer), ``/agreement`` (judge queue: people vs the
+judge), ``/results`` (row and failure queues: the counts so far), ``/export/labels.jsonl`` and
+``/export/labels.csv``. What an item page shows and takes depends on the review's kind: a blinded comparison
+(judge; the judge's verdict is shown once answered), a row to accept, reject or correct (rows; a correction
+that fails the row gates is refused with the reason, and the typed text stays in the box), or a failed eval
+item to tag with causes (failures).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from specialize.review import agreement as agreement_mod
-from specialize.review import exports, store
+from specialize.review import exports, failures, rows, store
 from specialize.review.guard import ReviewGuard
 from specialize.runtime.errors import InvalidInput, SpecializeError
 
@@ -85,7 +89,10 @@ def build_app(review_id: str, *, token: str, port: int) -> Any:
         for it in store.load_items(review_id):
             if (it["key"], who) not in answers:
                 return RedirectResponse(f"/item/{it['key']}", status_code=303, headers=SECURITY_HEADERS)
-        return RedirectResponse("/agreement", status_code=303, headers=SECURITY_HEADERS)
+        return RedirectResponse(done_url(), status_code=303, headers=SECURITY_HEADERS)
+
+    def done_url() -> str:
+        return "/agreement" if store.load_review(review_id)["kind"] == "judge" else "/results"
 
     async def item(request: Request) -> Response:
         who = annotator_of(request)
@@ -98,11 +105,37 @@ def build_app(review_id: str, *, token: str, port: int) -> Any:
             return page("message.html", status=404, title="No such item",
                         message=f"This review has no item '{key}'.")
         it = items[pos]
+        kind = store.load_review(review_id)["kind"]
+        nav = dict(position=pos + 1, prev_key=items[pos - 1]["key"] if pos > 0 else None,
+                   next_key=items[pos + 1]["key"] if pos + 1 < len(items) else None, done_url=done_url(),
+                   annotator=who)
+        edit_error = typed = None
         if request.method == "POST":
             form = await request.form()
-            store.record_answer(review_id, key, who, str(form.get("verdict", "")), str(form.get("reason", "")))
-            return RedirectResponse(f"/item/{key}", status_code=303, headers=SECURITY_HEADERS)
+            if kind == "judge":
+                store.record_answer(review_id, key, who, str(form.get("verdict", "")), str(form.get("reason", "")))
+            elif kind == "rows":
+                # a reject button sends only its reason
+                decision = str(form.get("decision") or ("reject" if form.get("reason") else ""))
+                try:
+                    rows.record_decision(review_id, key, who, decision, reason=str(form.get("reason") or "") or None,
+                                         answer=str(form.get("answer", "")), note=str(form.get("note", "")))
+                except InvalidInput as exc:
+                    if decision != "edit":
+                        raise
+                    edit_error, typed = exc.problem, str(form.get("answer", ""))
+            else:
+                failures.record_tags(review_id, key, who, [str(c) for c in form.getlist("cause")],
+                                     str(form.get("note", "")))
+            if edit_error is None:
+                return RedirectResponse(f"/item/{key}", status_code=303, headers=SECURITY_HEADERS)
         mine = store.latest_answers(review_id).get((key, who))
+        if kind == "rows":
+            return page("row.html", status=422 if edit_error else 200, item=it, mine=mine, edit_error=edit_error,
+                        answer_text=typed if typed is not None else (mine or {}).get("answer") or it["answer"],
+                        reasons=rows.reject_reasons(), progress=progress(who), **nav)
+        if kind == "failures":
+            return page("failure.html", item=it, mine=mine, causes=failures.causes(), progress=progress(who), **nav)
         left, right = (it["response_a"], it["response_b"]) if it["shown_order"][0] == "A" else (
             it["response_b"], it["response_a"])
         judge_shown = None
@@ -113,13 +146,21 @@ def build_app(review_id: str, *, token: str, port: int) -> Any:
                 judge_shown = VERDICT_WORDS[side]
             else:
                 judge_shown = VERDICT_WORDS[jv]
-        return page("item.html", item=it, position=pos + 1, left=left, right=right, mine=mine,
+        return page("item.html", item=it, left=left, right=right, mine=mine,
                     mine_words=VERDICT_WORDS.get(mine["shown_verdict"]) if mine else None, judge_shown=judge_shown,
-                    prev_key=items[pos - 1]["key"] if pos > 0 else None,
-                    next_key=items[pos + 1]["key"] if pos + 1 < len(items) else None,
-                    annotator=who, progress=progress(who))
+                    progress=progress(who), **nav)
+
+    async def results_page(request: Request) -> Response:
+        kind = store.load_review(review_id)["kind"]
+        if kind == "judge":
+            return RedirectResponse("/agreement", status_code=303, headers=SECURITY_HEADERS)
+        summary = rows.summary(review_id) if kind == "rows" else failures.summary(review_id)
+        return page("results.html", s=summary, annotator=annotator_of(request),
+                    progress=progress(annotator_of(request)))
 
     async def agreement_page(request: Request) -> Response:
+        if store.load_review(review_id)["kind"] != "judge":
+            return RedirectResponse("/results", status_code=303, headers=SECURITY_HEADERS)
         return page("agreement.html", a=agreement_mod.agreement(review_id), labels=agreement_mod.LABELS,
                     annotator=annotator_of(request), progress=progress(annotator_of(request)))
 
@@ -145,6 +186,7 @@ def build_app(review_id: str, *, token: str, port: int) -> Any:
     routes = [
         Route("/", index), Route("/annotator", set_annotator, methods=["POST"]), Route("/next", next_item),
         Route("/item/{key}", item, methods=["GET", "POST"]), Route("/agreement", agreement_page),
+        Route("/results", results_page),
         Route("/export/labels.{fmt:str}", export), Route("/static/{name}", static),
     ]
     app = Starlette(routes=routes, exception_handlers={SpecializeError: on_error})

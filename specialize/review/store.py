@@ -3,6 +3,7 @@
 Layout of ``reviews/<review_id>/``: ``review.json`` (kind, sources with their sha256, rubric version, sample
 settings), ``items.jsonl`` (the queue, fixed when the review is made: blinding order and the judge's hidden
 verdicts included), ``answers.jsonl`` (append-only; the latest answer of an annotator on an item counts).
+The row-review and failure-tagging queues are built in ``rows.py`` and ``failures.py`` and kept the same way.
 """
 
 from __future__ import annotations
@@ -150,12 +151,35 @@ def build_judge_queue(judgments_path: str, *, sample: int | None, seed: int) -> 
     return meta, items
 
 
-def create_review(kind: str, source: str, *, sample: int | None, seed: int, threshold: float, min_labels: int,
-                  review_id: str | None = None) -> dict[str, Any]:
+KINDS = ("judge", "rows", "failures")
+
+
+def vocabulary() -> dict[str, Any]:
+    """The reject reasons of the row queue and the failure causes (``references/review/vocabulary.yaml``)."""
+    import yaml
+
+    return yaml.safe_load(resolve_path("builtin:review/vocabulary.yaml", arg="vocabulary", must_exist=True)
+                          .read_text(encoding="utf-8"))
+
+
+def create_review(kind: str, source: str, *, sample: int | None, seed: int, threshold: float = 0.8,
+                  min_labels: int = 20, review_id: str | None = None,
+                  schema_path: str | None = None) -> dict[str, Any]:
     """Make a new review folder (or fail if the id is taken) and return its ``review.json``."""
-    if kind != "judge":
-        raise InvalidInput(f"Review kind '{kind}' is not available yet.", fix="Use kind='judge'.")
-    meta, items = build_judge_queue(source, sample=sample, seed=seed)
+    if kind == "judge":
+        meta, items = build_judge_queue(source, sample=sample, seed=seed)
+    elif kind == "rows":
+        from specialize.review import rows
+
+        meta, items = rows.build_queue(source, sample=sample, seed=seed, schema_path=schema_path)
+    elif kind == "failures":
+        from specialize.review import failures
+
+        meta, items = failures.build_queue(source, sample=sample, seed=seed)
+    else:
+        raise InvalidInput(f"'{kind}' is not a review kind.", fix=f"Use one of {', '.join(KINDS)}.")
+    if not items:
+        raise InvalidInput(f"{source} gives nothing to review.", fix="Check that it is the right file.")
     review_id = review_id or f"{kind}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     folder = review_dir(review_id)
     if (folder / "review.json").exists():
@@ -178,14 +202,10 @@ def create_review(kind: str, source: str, *, sample: int | None, seed: int, thre
 
 def record_answer(review_id: str, key: str, annotator: str, verdict: str, reason: str | None = None) -> dict[str, Any]:
     """Append one answer; the item's shown order turns the page's left/right into model A/B."""
-    annotator = (annotator or "").strip()
-    if not annotator or len(annotator) > 80:
-        raise InvalidInput("An answer needs an annotator name (1-80 characters).", fix="Enter your name first.")
+    annotator = check_annotator(annotator)
     if verdict not in SHOWN_VERDICTS:
         raise InvalidInput(f"'{verdict}' is not a verdict.", fix=f"Use one of {', '.join(SHOWN_VERDICTS)}.")
-    item = next((it for it in load_items(review_id) if it["key"] == key), None)
-    if item is None:
-        raise NotFound(f"Review '{review_id}' has no item '{key}'.", fix="Pick an item from the queue.")
+    item = find_item(review_id, key)
     if verdict in ("left", "right"):
         model = item["shown_order"][0 if verdict == "left" else 1]
         human = "A_better" if model == "A" else "B_better"
@@ -193,6 +213,25 @@ def record_answer(review_id: str, key: str, annotator: str, verdict: str, reason
         human = verdict
     row = {"key": key, "id": item["id"], "annotator": annotator, "shown_verdict": verdict, "verdict": human,
            "reason": (reason or "").strip()[:2000] or None, "at": now_iso()}
+    return append_answer(review_id, row)
+
+
+def check_annotator(annotator: str | None) -> str:
+    annotator = (annotator or "").strip()
+    if not annotator or len(annotator) > 80:
+        raise InvalidInput("An answer needs an annotator name (1-80 characters).", fix="Enter your name first.")
+    return annotator
+
+
+def find_item(review_id: str, key: str) -> dict[str, Any]:
+    item = next((it for it in load_items(review_id) if it["key"] == key), None)
+    if item is None:
+        raise NotFound(f"Review '{review_id}' has no item '{key}'.", fix="Pick an item from the queue.")
+    return item
+
+
+def append_answer(review_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Append one answer line (under a lock, so two people answering at once cannot interleave)."""
     with open(review_dir(review_id) / "answers.jsonl", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -200,16 +239,20 @@ def record_answer(review_id: str, key: str, annotator: str, verdict: str, reason
     return row
 
 
-def latest_answers(review_id: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """``{(item key, annotator): answer}``, the latest answer of each annotator on each item."""
+def read_answers(review_id: str) -> list[dict[str, Any]]:
+    """Every answer line, oldest first (a line cut short by a crash mid-write is skipped)."""
     path = review_dir(review_id) / "answers.jsonl"
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 try:
-                    row = json.loads(line)
+                    out.append(json.loads(line))
                 except json.JSONDecodeError:
-                    continue  # a line cut short by a crash mid-write
-                out[(row["key"], row["annotator"])] = row
+                    continue
     return out
+
+
+def latest_answers(review_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """``{(item key, annotator): answer}``, the latest answer of each annotator on each item."""
+    return {(row["key"], row["annotator"]): row for row in read_answers(review_id)}

@@ -8,6 +8,7 @@ orders.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -53,3 +54,91 @@ def judged(workspace, judged_template):
     src, judgments = judged_template
     shutil.copytree(src, workspace, dirs_exist_ok=True)
     return workspace, judgments
+
+
+# --- row review and failure tagging ---------------------------------------------------------------------------
+
+SCHEMA = "builtin:tasks/support-triage/schema.json"
+TICKETS = [  # (id, ticket, answer); r5's category is outside the schema's enum, so validate_rows rejects it
+    ("r0", "Please send me a copy of the Ledgerly invoice from September for our accountant.",
+     {"category": "billing", "priority": "normal", "product": "Ledgerly", "needs_human": False}),
+    ("r1", "The Beacon Reader will not pair with my tablet since the firmware update yesterday.",
+     {"category": "bug_report", "priority": "high", "product": "Beacon Reader", "needs_human": False}),
+    ("r2", "How do I export shift schedules from Rosterly into a spreadsheet file?",
+     {"category": "technical_question", "priority": "low", "product": "Rosterly", "needs_human": False}),
+    ("r3", "I was locked out after three wrong passwords and the reset email never arrives.",
+     {"category": "account_access", "priority": "high", "product": None, "needs_human": True}),
+    ("r4", "Could you add a dark mode to the mobile app? My eyes hurt during night shifts.",
+     {"category": "feature_request", "priority": "low", "product": "Tidewell Mobile", "needs_human": False}),
+    ("r5", "Where is my parcel with the replacement card terminal? Tracking has not moved in a week.",
+     {"category": "delivery", "priority": "normal", "product": "Tidewell POS", "needs_human": False}),
+]
+
+
+@pytest.fixture
+def rows_validated(workspace):
+    """A generate_batch-shaped file of six triage rows, put through the real validate_rows with the task's
+    schema: r0-r4 accepted, r5 rejected (enum violation)."""
+    from specialize.tools.validate import ValidateRowsParams, validate_rows
+
+    with open(workspace / "batch.jsonl", "w") as fh:
+        for rid, ticket, answer in TICKETS:
+            fh.write(json.dumps({"id": rid, "messages": [
+                {"role": "system", "content": "Triage the ticket. Answer with one JSON object."},
+                {"role": "user", "content": ticket}, {"role": "assistant", "content": json.dumps(answer)}],
+                "meta": {"category": answer["category"], "difficulty": "easy"},
+                "provenance": {"teacher": "openai/teacher"}}) + "\n")
+    res = validate_rows(ValidateRowsParams(input_path="batch.jsonl", schema_path=SCHEMA, out_dir="data/validated"))
+    assert (res.accepted, res.rejected) == (5, 1), res
+    return workspace, res
+
+
+@pytest.fixture(scope="session")
+def eval_template(tmp_path_factory):
+    """One real run_eval per session over test_evaluate's six tickets: its scripted model is right on t0 and t1
+    and wrong on t2 (priority), t3 (category), t4 (prose, no JSON) and t5 (an extra key)."""
+    from specialize.tools.evaluate import RunEvalParams, run_eval
+
+    from tests.tools.test_evaluate import _responder, _write_set
+
+    ws = tmp_path_factory.mktemp("evaluated")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPECIALIZE_WORKSPACE", str(ws))
+    try:
+        _write_set(ws, extra_bad=False)
+        with FakeOpenAIServer(_responder) as server:
+            res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
+                                         task_type="extraction", schema_path="schema.json", label_field="category",
+                                         background=False, output="evals/scripted.json"))
+    finally:
+        mp.undo()
+    return ws, res.results_path
+
+
+@pytest.fixture
+def evaluated(workspace, eval_template):
+    src, results = eval_template
+    shutil.copytree(src, workspace, dirs_exist_ok=True)
+    return workspace, results
+
+
+# --- the browser (Playwright driving Debian's chromium) -------------------------------------------------------
+
+CHROMIUM = os.environ.get("SPECIALIZE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM}: run scripts/setup.sh as root (it installs Debian's chromium) "
+                    "or set SPECIALIZE_CHROMIUM")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
+                                                                 "(pip install -e '.[dev]')")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+

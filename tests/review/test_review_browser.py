@@ -4,9 +4,7 @@ then feed the exported labels to run_pairwise_judge unchanged and get the same k
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 from specialize.tools.judge import RunPairwiseJudgeParams, run_pairwise_judge
@@ -16,10 +14,6 @@ from specialize.runtime import jobs
 from tests.helpers.fake_openai import FakeOpenAIServer
 from tests.review.conftest import JUDGE
 from tests.tools.test_judge import scripted_judge
-
-CHROMIUM = os.environ.get("SPECIALIZE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +27,6 @@ pytestmark = pytest.mark.browser
 PERSON = {"q0": "A", "q1": "A", "q2": "A", "q3": "B", "q4": "B", "q5": "B", "q6": "tie",
           "q7": "tie", "q8": "tie", "q9": "A"}
 KAPPA = 6 / 11
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM}: run scripts/setup.sh as root (it installs Debian's chromium) "
-                    "or set SPECIALIZE_CHROMIUM")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
-                                                                 "(pip install -e '.[dev]')")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _answer(page) -> str:

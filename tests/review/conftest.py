@@ -129,8 +129,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")  # not session: Playwright's sync API keeps an event loop running in this
+def browser():                   # thread while open, and later tests that call asyncio.run() would fail
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.skip(f"no chromium at {CHROMIUM}: run scripts/setup.sh as root (it installs Debian's chromium) "
                     "or set SPECIALIZE_CHROMIUM")

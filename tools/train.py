@@ -104,7 +104,8 @@ def _method_hint(recipe: Recipe) -> str:
 
     cuda = _cuda_visible()
     try:
-        return resolve_method(recipe, cuda=cuda, bf16_ok=cuda).name
+        # without CUDA the CPU's own bf16 support decides (resolve_method probes it)
+        return resolve_method(recipe, cuda=cuda, bf16_ok=True if cuda else None).name
     except Exception as exc:  # the worker raises the same error with its fix; here it is only a hint
         return f"unresolved: {exc}"
 

@@ -122,7 +122,8 @@ def _new_store(db: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "specialize" / "tracking"
+    cache = (Path(os.environ["SPECIALIZE_CACHE_DIR"]) if os.environ.get("SPECIALIZE_CACHE_DIR") else
+             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "specialize") / "tracking"
     template = cache / f"mlflow-{mlflow.__version__}-empty.db"
     try:
         if not template.exists():

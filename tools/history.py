@@ -15,11 +15,13 @@ from specialize.runtime.workspace import make_dirs, rel, resolve_path, write_tex
 
 
 class TaskHistoryParams(Params):
-    results: list[str] | None = Field(None, description="run_eval results files, one per version, oldest first. "
+    results: list[str] | None = Field(None, description="run_eval results files, oldest version first. "
                                       "Default: every run_eval the workspace registry recorded, grouped into "
                                       "versions (model, adapter, system prompt, decoding, few-shot shots).")
-    names: list[str] | None = Field(None, description="Names for the versions, oldest first (default: the name a "
-                                                      "ship decision gave, else v1, v2, ...).")
+    names: list[str] | None = Field(None, description="Version names. With 'results': one per file, files of one "
+                                                      "version (e.g. its golden and regression results) sharing its "
+                                                      "name; else one per version found, oldest first. Default: the "
+                                                      "name a ship decision gave, else v1, v2, ...")
     eval_set: str | None = Field(None, description="Eval set (path or sha256) whose metric the history follows "
                                                    "(default: the shipped version's gate set, else the set most "
                                                    "versions were scored on).")

@@ -72,7 +72,11 @@ def _observations_from_registry() -> tuple[list[dict[str, Any]], list[str]]:
     return sorted(last.values(), key=lambda o: o["order"]), notes
 
 
-def _observations_from_files(files: list[str]) -> list[dict[str, Any]]:
+def _observations_from_files(files: list[str], names: list[str] | None) -> list[dict[str, Any]]:
+    if names is not None and len(names) != len(files):
+        raise InvalidInput(f"{len(names)} names for {len(files)} results files.",
+                           fix="Give one name per results file (files of one version share its name), or leave "
+                               "names out (each file is then a version).")
     out = []
     for i, value in enumerate(files):
         path = resolve_path(value, arg="results", must_exist=True)
@@ -80,7 +84,7 @@ def _observations_from_files(files: list[str]) -> list[dict[str, Any]]:
         if doc.get("kind") != "eval_results":
             raise InvalidInput(f"{value} is not a run_eval results file.", fix="Pass JSON files written by run_eval.")
         out.append({"path": path, "doc": doc, "order": i, "at": (doc.get("provenance") or {}).get("created_at"),
-                    "key": f"file-{i}"})
+                    "key": names[i] if names else f"file-{i}"})
     return out
 
 
@@ -153,7 +157,8 @@ def build(*, results: list[str] | None = None, names: list[str] | None = None, e
     shipped = shipped_all[-1] if shipped_all else None
     notes: list[str] = []
     if results:
-        obs = _observations_from_files(results)
+        obs = _observations_from_files(results, names)
+        names = list(dict.fromkeys(names)) if names else None  # one name per version from here on
     else:
         obs, notes = _observations_from_registry()
         for o in obs:

@@ -29,7 +29,7 @@ def test_agent_skill_format():
     assert all(p.parent == SKILL / "references" for p in (SKILL / "references").rglob("*") if p.is_file())
 
 
-def test_example_calls_validate_and_cover_the_six_tools():
+def test_example_calls_validate_and_cover_the_seven_tools():
     tools = load_all()
     text = (SKILL / "SKILL.md").read_text()
     blocks = FENCE.findall(text)
@@ -37,7 +37,7 @@ def test_example_calls_validate_and_cover_the_six_tools():
     for name, body in calls:
         tools[name].params.model_validate(json.loads(body))
     assert {n for n, _ in calls} == {"run_eval", "run_classical_baseline", "run_pairwise_judge", "plan_eval_size",
-                                     "release_gate", "compare_models"}
+                                     "release_gate", "compare_models", "task_history"}
     bash = [body for info, body in blocks if info == "bash"]
     commands = {line.split()[1] for body in bash for line in body.splitlines() if line.startswith("specialize ")}
     assert commands <= {t.replace("_", "-") for t in tools}

@@ -33,7 +33,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from specialize.runtime.workspace import workspace_root
+from specialize.runtime.workspace import make_dirs, workspace_root
 
 ENV_TRACKING = "SPECIALIZE_TRACKING"
 ENV_URI = "SPECIALIZE_TRACKING_URI"
@@ -68,6 +68,18 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{store_dir(root) / 'mlflow.db'}"
 
 
+def shown_uri(uri: str | None = None) -> str:
+    """The tracking URI as results and messages show it: a password or token in it is replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    uri = uri or tracking_uri()
+    parts = urlsplit(uri)
+    if parts.password is None and "@" not in parts.netloc:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
 def experiment_name() -> str:
     return os.environ.get(ENV_EXPERIMENT) or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
 
@@ -77,7 +89,7 @@ def describe() -> dict[str, Any]:
     switched_off = os.environ.get(ENV_TRACKING, "on").strip().lower() in OFF_VALUES
     reason = ("switched off (SPECIALIZE_TRACKING=off)" if switched_off else
               None if installed() else "mlflow is not installed (pip install mlflow-skinny sqlalchemy alembic)")
-    return {"enabled": reason is None, "uri": tracking_uri() if reason is None else None,
+    return {"enabled": reason is None, "uri": shown_uri() if reason is None else None,
             "experiment": experiment_name() if reason is None else None, "reason": reason}
 
 
@@ -121,7 +133,7 @@ def _new_store(db: Path) -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    db.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(db.parent, arg="tracking")  # refuses a tracking/ folder that is a symlink out of the workspace
     cache = (Path(os.environ["SPECIALIZE_CACHE_DIR"]) if os.environ.get("SPECIALIZE_CACHE_DIR") else
              Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "specialize") / "tracking"
     template = cache / f"mlflow-{mlflow.__version__}-empty.db"
@@ -247,7 +259,7 @@ def log_run(kind: str, *, name: str | None = None, params: dict[str, Any] | None
         client.set_terminated(run_id)
         return run_id
     except Exception as exc:  # the registry holds the record; say what the tracker missed and why
-        log.warning("tracking: could not log the %s run '%s' to %s: %s: %s", kind, name or kind, tracking_uri(),
+        log.warning("tracking: could not log the %s run '%s' to %s: %s: %s", kind, name or kind, shown_uri(),
                     type(exc).__name__, exc)
         return None
 

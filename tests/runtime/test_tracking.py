@@ -112,3 +112,18 @@ def test_switched_off_or_absent_means_no_store_and_no_error(workspace, monkeypat
     assert "not installed" in tracking.describe()["reason"]
     assert not (workspace / "tracking").exists()
     assert registry.runs() == []
+
+
+def test_a_password_in_the_server_uri_is_not_shown(monkeypatch):
+    monkeypatch.setenv("SPECIALIZE_TRACKING_URI", "https://alice:s3cret@mlflow.example.org/")
+    assert tracking.shown_uri() == "https://***@mlflow.example.org/"
+    assert tracking.shown_uri("sqlite:////tmp/ws/tracking/mlflow.db") == "sqlite:////tmp/ws/tracking/mlflow.db"
+
+
+def test_a_tracking_folder_linked_out_of_the_workspace_is_refused(tracked, tmp_path, caplog):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tracked / "tracking").symlink_to(outside)
+    with caplog.at_level("WARNING", logger="specialize.tracking"):
+        assert tracking.log_run("run_eval", metrics={"m": 1.0}) is None
+    assert "PathEscape" in caplog.text and list(outside.iterdir()) == []

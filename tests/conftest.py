@@ -7,6 +7,10 @@ import os
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Experiment tracking (MLflow) is on by default for users; in the suite it is off unless a test turns it on
+# (tests/runtime/test_tracking.py and the history/gate tests do): importing mlflow and opening a fresh store in
+# every test's workspace would add seconds to each of hundreds of tests that do not look at the tracker.
+os.environ.setdefault("SPECIALIZE_TRACKING", "off")
 
 
 @pytest.fixture()

@@ -24,7 +24,7 @@ from specialize.tools.job_tools import JobHandle, to_handle
 
 from specialize.data.chatrows import iter_chat_rows
 from specialize.data.sampling import take_in_turn
-from specialize.runtime import jobs
+from specialize.runtime import jobs, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
@@ -368,6 +368,10 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
                 "eval_set_sha256": doc["eval_set"]["sha256"], "results": rel(out_path), "n": len(examples),
                 "primary_metric": primary, "value": metrics.get(primary), "decoding_mode": mode,
                 "few_shot_k": p.few_shot_k})
+    tracking.log_run("run_eval", name=f"{_slug(p.model)} on {set_path.stem}", params=p.model_dump(mode="json"),
+                     result={k: doc[k] for k in ("primary_metric", "n", "n_failed_generations", "metrics", "latency_s",
+                                                 "tokens_per_s", "cost_per_request_usd", "cost_per_1k_requests_usd")},
+                     datasets={"eval_set": doc["eval_set"]["sha256"]}, artifacts={"results": rel(out_path)})
     doc["_path"] = str(out_path)
     return doc
 

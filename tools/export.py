@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from specialize.tools.job_tools import JobHandle, to_handle
 
-from specialize.runtime import jobs, registry
+from specialize.runtime import jobs, registry, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput, JobError, NotFound, UpstreamError
 from specialize.runtime.schema import Params, Result, SparseResult
@@ -357,6 +357,10 @@ def export_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     registry.record_run({"kind": "export_gguf", "job_id": out.name, "parent": run.get("job_id"),
                          "files": [f["path"] for f in file_info], "recommended": chosen,
                          "dataset": run.get("dataset")})
+    tracking.log_run("export_gguf", name=out.name, params=p.model_dump(mode="json"), result=result,
+                     datasets={"train": (run.get("dataset") or {}).get("version"),
+                               **{f"gguf_{f['quant']}": f["sha256"] for f in file_info}},
+                     artifacts={"export_dir": rel(out), "recommended": chosen, "source_run": run.get("job_id")})
     ctx.progress(total, total, message=f"done: recommended {chosen}", force=True)
     return result
 

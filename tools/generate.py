@@ -409,7 +409,7 @@ def generate_worker(raw: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
 
 def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) -> GenerateBatchResult:
     from specialize.llm.client import ChatRequest, LLMClient
-    from specialize.runtime import registry
+    from specialize.runtime import registry, tracking
 
     reqs, tpl_sha, info = build_requests(params)
     planned = sum(r["n"] for r in reqs)
@@ -446,8 +446,12 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
     if writer.rows:
         version = registry.record_dataset(batch, kind="generated", config={
             "teacher": params.model, "template_sha256": tpl_sha, **info, "seed": params.seed})["version"]
-    return GenerateBatchResult(batch_path=rel(batch), rejected_path=rel(writer.rej_path), planned_rows=planned,
-                               requests=len(reqs), rows=writer.rows, rejected=writer.rejected,
-                               failed_requests=writer.failed, skipped_requests=len(reqs) - len(todo),
-                               template_sha256=tpl_sha, usage=usage, version=version,
-                               decoding_mode=decoding_mode)
+    res = GenerateBatchResult(batch_path=rel(batch), rejected_path=rel(writer.rej_path), planned_rows=planned,
+                              requests=len(reqs), rows=writer.rows, rejected=writer.rejected,
+                              failed_requests=writer.failed, skipped_requests=len(reqs) - len(todo),
+                              template_sha256=tpl_sha, usage=usage, version=version,
+                              decoding_mode=decoding_mode)
+    tracking.log_run("generate_batch", name=batch.stem, params=params.model_dump(mode="json"),
+                     result=res.model_dump(mode="json"), datasets={"batch": version, "template": tpl_sha},
+                     artifacts={"batch": rel(batch), "rejected": rel(writer.rej_path)})
+    return res

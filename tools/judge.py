@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 from specialize.tools.job_tools import JobHandle, to_handle
 
-from specialize.runtime import jobs
+from specialize.runtime import jobs, registry, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
@@ -254,6 +254,12 @@ def judge_run(p: RunPairwiseJudgeParams, progress: Any = None) -> dict[str, Any]
            "records": [{**r, "pair": [names[r["pair"][0]], names[r["pair"][1]]]} for r in records]}
     write_text(out_dir / "judgments.json", json.dumps(doc, indent=1, default=str), arg="output_dir")
     write_text(out_dir / "report.md", render_report(doc), arg="output_dir")
+    registry.record_run({"kind": "pairwise_judge", "judgments": rel(out_dir / "judgments.json"), "models": names,
+                         "responses": list(p.responses), "judge_model": p.judge_model})
+    tracking.log_run("run_pairwise_judge", name=" vs ".join(names), params=p.model_dump(mode="json"),
+                     result={"pairs": {f"{s['model_a']} vs {s['model_b']}": s for s in summaries},
+                             "judge_validation": validation, "calls": calls},
+                     artifacts={"judgments": rel(out_dir / "judgments.json")})
     doc["_dir"] = str(out_dir)
     return doc
 

@@ -25,11 +25,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from specialize.evaluation import versions
 from specialize.evaluation.paired import gain_test, require_same_eval_set
+from specialize.runtime import registry, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import resolve_path
+from specialize.runtime.workspace import rel, resolve_path
 
 Status = Literal["pass", "fail", "not_measured"]
 
@@ -85,6 +87,14 @@ class ReleaseGateParams(Params):
                                  "the task metric (same paired test as task_metric, margin 0); any that did as "
                                  "well is named.")
     baseline_names: list[str] | None = Field(None, description="Display names for 'baselines', in the same order.")
+    version: str | None = Field(None, description="A name for the candidate version (e.g. v4), kept in the ship "
+                                                  "record and the history; default: the candidate's model "
+                                                  "reference.")
+    compare_to_shipped: bool = Field(True, description="When current or regression_current is not given, compare "
+                                     "against the last version a ship decision recorded (its results on the same "
+                                     "eval set), and list the items that regressed since it, by id.")
+    record_ship: bool = Field(True, description="Record a ship decision in the workspace registry as the shipped "
+                                                "version, with copies of its results files; false for a dry run.")
     judgments: str | None = Field(None, description="judgments.json from run_pairwise_judge with the candidate "
                                   "as the first model. Its verdicts count only when the run validated the judge "
                                   "(human_labels) and the judge passed its agreement threshold.")
@@ -193,6 +203,24 @@ class Criterion(Result):
                                                                                  "status.")
 
 
+class ShippedComparison(Result):
+    ship_id: str = Field(description="The ship record compared against (registry/shipped.jsonl).")
+    version: str = Field(description="The shipped version's name.")
+    model: str | None = Field(None, description="The shipped model's reference.")
+    recorded_at: str | None = Field(None, description="When it was shipped (UTC).")
+    used_as_current: str | None = Field(None, description="Its results file used as 'current' (when none was "
+                                                          "given).")
+    used_as_regression_current: str | None = Field(None, description="Its results file used as "
+                                                                     "'regression_current' (when none was given).")
+
+
+class RegressedSinceShipped(Result):
+    eval_set: str | None = Field(None, description="The eval set (path as recorded in the results).")
+    eval_set_sha256: str | None = Field(None, description="Its content hash.")
+    n_shared: int = Field(description="Items both the shipped version and the candidate scored.")
+    ids: list[str] = Field(description="Items the shipped version got right and the candidate gets wrong.")
+
+
 class ReleaseGateResult(Result):
     decision: Literal["ship", "no_ship", "incomplete"] = Field(description="ship only when every criterion passes; "
                                                                            "incomplete when none fails but some "
@@ -200,6 +228,13 @@ class ReleaseGateResult(Result):
     criteria: list[Criterion] = Field(description="Each ship criterion with its status and numbers.")
     ship_over_frontier: Criterion = Field(description="Whether the candidate beats the frontier API on the "
                                                       "quality/cost/latency rule.")
+    shipped: ShippedComparison | None = Field(None, description="The last shipped version, when one is recorded "
+                                                                "and compare_to_shipped is on.")
+    regressed_since_shipped: list[RegressedSinceShipped] = Field(default_factory=list, description="Per eval set "
+                                                                 "the shipped version was also scored on: the "
+                                                                 "items that regressed since it, by id.")
+    recorded_ship: str | None = Field(None, description="The ship record written by this call (decision ship and "
+                                                        "record_ship on).")
 
 
 def _load(value: str, arg: str) -> dict[str, Any]:
@@ -436,8 +471,51 @@ def _review_validation(ref: str, provenance: dict[str, Any]) -> tuple[dict[str, 
     return fig, None
 
 
+def _against_shipped(p: ReleaseGateParams, cand: dict[str, Any]) -> tuple[ReleaseGateParams, ShippedComparison | None,
+                                                                           list[RegressedSinceShipped]]:
+    """Fill current / regression_current from the last shipped version, and list what regressed since it."""
+    last = registry.last_shipped() if p.compare_to_shipped else None
+    if not last:
+        return p, None, []
+    update: dict[str, Any] = {}
+    if p.current is None and (path := versions.shipped_results(last, versions.eval_set_sha(cand))):
+        update["current"] = rel(path)
+    reg = _load(p.regression_candidate, "regression_candidate") if p.regression_candidate else None
+    if reg is not None and p.regression_current is None and (
+            path := versions.shipped_results(last, versions.eval_set_sha(reg))):
+        update["regression_current"] = rel(path)
+    since = []
+    for doc in [cand] + ([reg] if reg is not None and versions.eval_set_sha(reg) != versions.eval_set_sha(cand)
+                         else []):
+        path = versions.shipped_results(last, versions.eval_set_sha(doc))
+        if path is not None:
+            before = versions.load_results(path)
+            since.append(RegressedSinceShipped(eval_set=(doc.get("eval_set") or {}).get("path"),
+                                               eval_set_sha256=versions.eval_set_sha(doc),
+                                               n_shared=versions.shared_items(before, doc),
+                                               ids=versions.regressed(before, doc)))
+    info = ShippedComparison(ship_id=last["ship_id"], version=last["version"],
+                             model=(last.get("model") or {}).get("ref"), recorded_at=last.get("recorded_at"),
+                             used_as_current=update.get("current"),
+                             used_as_regression_current=update.get("regression_current"))
+    return p.model_copy(update=update), info, since
+
+
+def _record_ship(p: ReleaseGateParams, cand: dict[str, Any], criteria: list[Criterion]) -> str:
+    files = {"candidate": resolve_path(p.candidate, arg="candidate", must_exist=True)}
+    for arg in ("regression_candidate", "format_results"):
+        if getattr(p, arg):
+            files[arg] = resolve_path(getattr(p, arg), arg=arg, must_exist=True)
+    model = cand.get("model") or {}
+    entry = versions.record_ship(version=p.version or model.get("ref") or Path(p.candidate).stem, model=model,
+                                 files=files, summary={"criteria": {c.name: c.status for c in criteria},
+                                                       "current": p.current})
+    return entry["ship_id"]
+
+
 def gate(p: ReleaseGateParams) -> ReleaseGateResult:
     cand = _load(p.candidate, "candidate")
+    p, shipped, since = _against_shipped(p, cand)
     criteria = [_task_metric(p, cand), _regressions(p), _capability(p), _safety(p), _format(p, cand), _cost(p, cand)]
     if p.baselines:
         criteria.insert(1, _baselines(p, cand))
@@ -445,10 +523,18 @@ def gate(p: ReleaseGateParams) -> ReleaseGateResult:
         criteria.append(_judge(p))
     statuses = {c.status for c in criteria}
     decision = "no_ship" if "fail" in statuses else "incomplete" if "not_measured" in statuses else "ship"
-    return ReleaseGateResult(decision=decision, criteria=criteria, ship_over_frontier=_frontier(p, cand))
+    recorded = _record_ship(p, cand, criteria) if decision == "ship" and p.record_ship else None
+    res = ReleaseGateResult(decision=decision, criteria=criteria, ship_over_frontier=_frontier(p, cand),
+                            shipped=shipped, regressed_since_shipped=since, recorded_ship=recorded)
+    tracking.log_run("release_gate", name=f"{p.version or (cand.get('model') or {}).get('ref')}: {decision}",
+                     params=p.model_dump(mode="json"), result=res.model_dump(mode="json"),
+                     datasets={"eval_set": versions.eval_set_sha(cand)},
+                     artifacts={"candidate": p.candidate, "current": p.current},
+                     tags={"decision": decision, "ship_id": recorded})
+    return res
 
 
-@tool(read_only=True, idempotent=True)
+@tool(idempotent=True)  # a ship decision is recorded once (the same candidate results again add nothing)
 def release_gate(params: ReleaseGateParams, *, progress=None) -> ReleaseGateResult:
     """Ship / no-ship decision: every release criterion as pass, fail or not measured, with its numbers.
 
@@ -457,7 +543,9 @@ def release_gate(params: ReleaseGateParams, *, progress=None) -> ReleaseGateResu
     regressions on the regression suite; no capability-check drop over 2 points; harmful-refusal no lower and
     benign-refusal no higher than baseline; format validity >= 98%; cost per request within budget. Also
     judges shipping over a frontier API (>= 95% of its quality, >= 5x cheaper, latency no worse; or at least
-    as good at no more cost and latency). All thresholds are parameters.
+    as good at no more cost and latency). All thresholds are parameters. A ship decision is recorded as the
+    shipped version; later gates compare against it when no current results are given, and list the items
+    that regressed since it by id.
     """
     return gate(params)
 

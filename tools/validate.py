@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 from specialize.tools.job_tools import InlineOrJob
 
-from specialize.runtime import jobs
+from specialize.runtime import jobs, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result, SparseResult
@@ -305,6 +305,9 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     seconds = time.perf_counter() - started
     summary.update(seconds=round(seconds, 3), rows_per_s=round(n / seconds, 1) if seconds else 0.0)
     write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str), arg="out_dir")
+    tracking.log_run("validate_rows", name=src.stem, params=params.model_dump(mode="json"), result=summary,
+                     datasets={"accepted": summary.get("version")},
+                     artifacts={"input": rel(src), "out_dir": rel(out_dir), "summary": rel(out_dir / "summary.json")})
     return ValidateRowsResult(**{k: v for k, v in summary.items() if k in ValidateRowsResult.model_fields})
 
 

@@ -115,3 +115,20 @@ def record_run(entry: dict[str, Any]) -> dict[str, Any]:
 
 def runs() -> list[dict[str, Any]]:
     return _read("runs.jsonl")
+
+
+def record_ship(entry: dict[str, Any]) -> dict[str, Any]:
+    """Append a ship decision to ``registry/shipped.jsonl``: the newest entry is the version in production."""
+    entry = {"recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **entry}
+    _append("shipped.jsonl", entry)
+    return entry
+
+
+def shipped() -> list[dict[str, Any]]:
+    """Every recorded ship decision, oldest first."""
+    return _read("shipped.jsonl")
+
+
+def last_shipped() -> dict[str, Any] | None:
+    found = shipped()
+    return found[-1] if found else None

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from specialize.runtime import registry
+from specialize.runtime import registry, tracking
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.jobs import JobContext, write_json_atomic
 from specialize.training.method import Method
@@ -121,7 +121,7 @@ def common_args(recipe: Recipe, method: Method, run_dir: Path, has_eval: bool) -
         use_cpu=method.device == "cpu",  # transformers refuses bf16 autocast without CUDA unless told it is a CPU run
         gradient_checkpointing=method.gradient_checkpointing,
         include_num_input_tokens_seen="all",
-        report_to="none",
+        report_to=tracking.report_to(),  # transformers' own MLflow integration, into the run training_run opens
         disable_tqdm=True,
         dataloader_pin_memory=method.device == "cuda",
         # Batches of similar length waste less compute on padding (rows of one task vary 5x in length).
@@ -269,16 +269,25 @@ def train_and_finish(trainer_cls, ctx: JobContext, prep, *, model, peft_cfg, arg
     callbacks = [callback] if report else []
     if has_eval and prep.recipe.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=prep.recipe.early_stopping_patience))
-    trainer = trainer_cls(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(prep.train),
-        eval_dataset=Dataset.from_list(prep.eval) if has_eval else None,
-        processing_class=prep.tokenizer,
-        peft_config=peft_cfg,
-        callbacks=callbacks,
-    )
-    trainer.train(resume_from_checkpoint=resume_point(ctx))
-    if not trainer.is_world_process_zero():
-        return {}
-    return finish_run(ctx, trainer, prep.tokenizer, info=prep.info, callback=callback)
+    info = prep.info
+    with tracking.training_run(info["kind"], job_id=ctx.job["job_id"],
+                               tags={"base_model": info["base_model"],
+                                     "dataset.train": (info.get("dataset") or {}).get("version")}) as tracked:
+        trainer = trainer_cls(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(prep.train),
+            eval_dataset=Dataset.from_list(prep.eval) if has_eval else None,
+            processing_class=prep.tokenizer,
+            peft_config=peft_cfg,
+            callbacks=callbacks,
+        )
+        trainer.train(resume_from_checkpoint=resume_point(ctx))
+        if not trainer.is_world_process_zero():
+            return {}
+        run = finish_run(ctx, trainer, prep.tokenizer, info=info, callback=callback)
+        tracked.finish(params={k: info.get(k) for k in ("kind", "base_model", "base_model_source", "method",
+                                                        "recipe", "dataset", "eval_dataset", "loss_masking")},
+                       metrics={"final": run["metrics"]}, artifacts={"run_dir": str(ctx.run_dir),
+                                                                     "adapter": str(ctx.run_dir / "adapter")})
+        return run

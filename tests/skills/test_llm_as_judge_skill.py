@@ -37,7 +37,8 @@ def test_example_calls_validate_and_cover_its_tools():
     for name, body in calls:
         tools[name].params.model_validate(json.loads(body))
     assert {n for n, _ in calls} == {"run_eval", "run_classical_baseline", "run_pairwise_judge", "plan_eval_size",
-                                     "release_gate", "compare_models", "open_review", "export_review"}
+                                     "release_gate", "compare_models", "open_review", "export_review",
+                                     "task_history"}
     bash = [body for info, body in blocks if info == "bash"]
     commands = {line.split()[1] for body in bash for line in body.splitlines() if line.startswith("specialize ")}
     assert commands <= {t.replace("_", "-") for t in tools}

@@ -214,6 +214,14 @@ def build_results(p: RunClassicalBaselineParams, progress: Any = None) -> tuple[
     record_run({"kind": "eval", "model": MODEL_REF, "train_path": rel(train_path), "train_sha256": train_info["sha256"],
                 "eval_set": rel(set_path), "eval_set_sha256": doc["eval_set"]["sha256"], "results": rel(out_path),
                 "n": len(examples), "primary_metric": primary, "value": metrics.get(primary)})
+    from specialize.runtime import tracking
+
+    tracking.log_run("run_classical_baseline", name=f"tfidf-logreg on {set_path.stem}",
+                     params=p.model_dump(mode="json"),
+                     result={k: doc[k] for k in ("primary_metric", "n", "n_failed_generations", "metrics",
+                                                 "latency_s") if k in doc},
+                     datasets={"eval_set": doc["eval_set"]["sha256"], "train": train_info["sha256"]},
+                     artifacts={"results": rel(out_path)})
     doc["_path"] = str(out_path)
     return doc, {"field_accuracy": field_acc, "train": train_info, "fields": reports, "not_predicted": not_predicted,
                  "train_seconds": model.train_seconds, "train_cpu_seconds": model.train_cpu_seconds,

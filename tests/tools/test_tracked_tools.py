@@ -46,3 +46,21 @@ def test_generate_validate_and_judge_are_tracked(workspace, monkeypatch):
     # the registry knows the judgment too (task_history reads win rates from it)
     [entry] = [e for e in registry.runs() if e["kind"] == "pairwise_judge"]
     assert entry["judgments"] == judged.judgments_path and entry["models"] == ["x", "y"]
+
+
+def test_classical_baseline_is_tracked(workspace, monkeypatch):
+    pytest.importorskip("mlflow")
+    from specialize.tools.classical import run_classical_baseline
+
+    from tests.tools.test_classical import _params, _setup
+
+    monkeypatch.setenv("SPECIALIZE_TRACKING", "on")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _setup(workspace)
+    res = run_classical_baseline(_params())
+    doc = json.loads((workspace / res.results_path).read_text())
+    [c] = tracking.runs("run_classical_baseline")
+    assert c["metrics"]["n"] == doc["n"] == res.n
+    assert c["metrics"]["metrics.accuracy"] == pytest.approx(doc["metrics"]["accuracy"])
+    assert c["tags"]["artifact.results"] == res.results_path
+    assert c["tags"]["dataset.eval_set"] == doc["eval_set"]["sha256"]

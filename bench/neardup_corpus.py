@@ -227,6 +227,7 @@ class Case:
     group: int = -1  # originals and their copies share a group; hard negatives get a group of their own
     partner: int = -1  # index (in its own list) of the row a planted copy was made from
     slots: dict = field(default_factory=dict)
+    parts: list = field(default_factory=list)  # the (template, slot values) the text was rendered from
 
 
 def length_bucket(text: str, lang: str) -> str:
@@ -355,10 +356,11 @@ def _render(parts: list[tuple[str, dict]], lang: str) -> str:
     return sep.join(t.format(**s) for t, s in parts)
 
 
-def _hard_negative(rng: random.Random, parts: list[tuple[str, dict]], lang: str) -> str:
-    """The same templates in the same order, every slot filled with another value."""
+def _hard_negative(rng: random.Random, parts: list[tuple[str, dict]], lang: str) -> tuple[str, list]:
+    """The same templates in the same order, every slot filled with another value (and those parts)."""
     slots = _slots_for(lang)
-    return _render([(t, _fill(rng, t, slots, avoid=s)[1]) for t, s in parts], lang)
+    new = [(t, _fill(rng, t, slots, avoid=s)[1]) for t, s in parts]
+    return _render(new, lang), new
 
 
 def build(seed: int = 0, per_cell: int = 6, languages: tuple[str, ...] = ("en", "de", "fr", "es", "zh"),
@@ -382,19 +384,21 @@ def build(seed: int = 0, per_cell: int = 6, languages: tuple[str, ...] = ("en", 
                         bucket = length_bucket(text, lang)
                         copy = edit(rng, text, lang, family, facts)
                         if kind == "eval_leak":
-                            evals.append(Case(text, label, lang, bucket, "eval", group=group))
-                            train.append(Case(copy, label, lang, bucket, kind, family, group, len(evals) - 1))
+                            evals.append(Case(text, label, lang, bucket, "eval", group=group, parts=parts))
+                            train.append(Case(copy, label, lang, bucket, kind, family, group, len(evals) - 1,
+                                              parts=parts))
                         else:
-                            train.append(Case(text, label, lang, bucket, "original", group=group))
+                            train.append(Case(text, label, lang, bucket, "original", group=group, parts=parts))
                             new_label = label if kind == "near_dup" else rng.choice([x for x in LABELS if x != label])
-                            train.append(Case(copy, new_label, lang, bucket, kind, family, group, len(train) - 1))
+                            train.append(Case(copy, new_label, lang, bucket, kind, family, group, len(train) - 1,
+                                              parts=parts))
                         group += 1
                         other = rng.choice([x for x in LABELS if x != label])
                         # one changed fact in a one-template text reads like a one-word edit: reported apart
                         n_facts = sum(len(s) for _, s in parts)
                         neg_kind = "hard_negative" if n_facts >= 2 else "one_fact_negative"
-                        train.append(Case(_hard_negative(rng, parts, lang), other, lang, bucket, neg_kind,
-                                          family, group))
+                        neg_text, neg_parts = _hard_negative(rng, parts, lang)
+                        train.append(Case(neg_text, other, lang, bucket, neg_kind, family, group, parts=neg_parts))
                         group += 1
     rng.shuffle(train)  # copies may come before or after their originals; fix partner indices after the shuffle
     return _reindex(train), evals

@@ -224,7 +224,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     stage("read")
     # chunks of whole lines, as byte ranges of the file
     bounds = [(int(starts[a]), int(starts[a + CHUNK]) if a + CHUNK < n else len(data)) for a in range(0, n, CHUNK)]
-    eval_meta, eval_words, eval_inputs = crossrow.load_eval_sets(
+    eval_meta, eval_words, eval_numbers, eval_inputs = crossrow.load_eval_sets(
         [resolve_path(spec, arg="eval_sets", must_exist=True) for spec in params.eval_sets])
     chunk_cfg: dict[str, Any] = {"shingles": params.shingles, "leak_ngram": params.leak_ngram,
                                  "leak_ngram_share": params.leak_ngram_share,
@@ -268,6 +268,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     cats = [c for r in results for c in r["cat"]]
     diffs = [d for r in results for d in r["diff"]]
     shingles = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
+    numbers = TokenTable.concat([TokenTable(r["num_flat"], r["num_offsets"]) for r in results])
     share = column("share") if eval_meta else None
     match = column("match") if eval_meta else None
     del results
@@ -277,7 +278,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     # then word n-gram overlap; MinHash similarity to eval rows comes with the near-duplicate pass below
     if eval_meta:
         crossrow.eval_leaks(fail, input_hash, eval_meta, eval_inputs, share, match, params.leak_ngram,
-                            params.leak_ngram_share)
+                            params.leak_ngram_share, numbers, eval_numbers)
     stage("eval_leak_exact_ngram")
     conflicts_flagged = crossrow.exact_duplicates(fail, row_hash, input_hash, output_hash,
                                                   params.label_conflict_action)
@@ -287,7 +288,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
         progress(n, n, message="near duplicates")
     eval_shingles = shingle_table(eval_words, params.shingles) if eval_meta else None
     conflicts_flagged += crossrow.near_duplicates(
-        fail, shingles, eval_shingles, eval_meta, output_hash, near_dup_threshold=params.near_dup_threshold,
+        fail, shingles, numbers, eval_shingles, eval_numbers, eval_meta, output_hash,
+        near_dup_threshold=params.near_dup_threshold,
         leak_threshold=params.leak_threshold, label_threshold=params.label_threshold,
         action=params.label_conflict_action, num_perm=params.num_perm)
     stage("near_dup_minhash_lsh")

@@ -188,6 +188,73 @@ TEMPLATES = {
         "请取消我的订阅，{day}在没有通知的情况下扣了{amount}。",
     ],
 }
+# reworded English templates, the same slots in other words: paraphrase pairs for the semantic gate
+PARAPHRASES = {
+    "The {product} crashes every time I open it on {version}.":
+        "Each launch of {product} on {version} ends in a crash.",
+    "Since {time} UTC, production is down and the {product} returns errors.":
+        "Our live system has been failing from {time} UTC on; {product} keeps throwing errors.",
+    "{product} charts show yesterday's data only, nothing from {day}.":
+        "Nothing from {day} appears in the {product} graphs, they stop at the previous day.",
+    "I was charged {amount} twice for order {order}, please refund one of them.":
+        "You billed me {amount} two times on order {order}; kindly give back the duplicate payment.",
+    "Order {order} still hasn't arrived in {city}, it was due on {day}.":
+        "The parcel for {order} was expected in {city} on {day} and is still missing.",
+    "My name is {name} and I can't log in to the {product} after the password reset.":
+        "{name} here: since resetting my password, signing into {product} fails.",
+    "Can you move my delivery for order {order} to {day} after {time}?":
+        "Is it possible to reschedule shipment {order} for {day}, later than {time}?",
+    "We need {count} more seats on the team plan before {day}.":
+        "By {day} our team subscription must grow by {count} licences.",
+    "The invoice for {amount} lists the wrong company address in {city}.":
+        "On the {amount} bill our business location in {city} is incorrect.",
+    "After updating to {version} the {product} no longer sends notifications.":
+        "Since the {version} upgrade, alerts from {product} have stopped coming.",
+    "Please cancel my subscription, I was billed {amount} on {day} without notice.":
+        "End my plan, please: {amount} was taken on {day} and nobody warned me.",
+    "How do I export {count} reports from the {product} as a CSV file?":
+        "What is the way to download {count} {product} reports in CSV format?",
+    "The courier left order {order} at the wrong door in {city} on {day}.":
+        "On {day} the delivery driver dropped {order} off at someone else's entrance in {city}.",
+    "{name} from our {city} office cannot reset the two-factor code.":
+        "A colleague in {city}, {name}, is unable to renew their 2FA token.",
+    "Is there a discount if we pay {amount} for a whole year upfront?":
+        "Do you offer a lower price when {amount} is paid annually in advance?",
+    "The {product} has been loading for minutes since {time} today.":
+        "From {time} this morning {product} just spins and never finishes opening.",
+    "Refund order {order} please, the item arrived broken on {day}.":
+        "I want my money back for {order}: it came damaged on {day}.",
+    "Why does the {product} log me out every few minutes on {version}?":
+        "On {version}, {product} keeps ending my session constantly; what causes that?",
+    "Our card was declined for {amount} although the bank shows enough funds.":
+        "The {amount} payment got rejected even though our account has sufficient money.",
+    "Add {name} as an admin to the workspace and remove the old owner.":
+        "Give {name} administrator rights in our space and take the previous owner off.",
+    "Tracking for order {order} has not updated since {day} in {city}.":
+        "The shipment status of {order} is stuck in {city} with no change after {day}.",
+    "The {product} shows {count} duplicate entries after the last sync.":
+        "Following the recent synchronisation, {product} lists {count} records twice.",
+    "Can I change the billing email before the {amount} renewal on {day}?":
+        "Is updating the invoice mail address possible ahead of the {day} charge of {amount}?",
+    "Search results in the {product} are empty for anything typed after {time}.":
+        "Queries entered later than {time} return nothing in {product}.",
+}
+
+
+def paraphrase_pairs(seed: int, per_template: int = 10) -> list[tuple[str, str, bool]]:
+    """(text, other text, same meaning?) for the semantic gate: each English template filled once, paired with
+    its rewording (same facts, few shared words) and with the same template filled with other facts."""
+    rng = random.Random(seed)
+    slots = _slots_for("en")
+    pairs = []
+    for template, reworded in PARAPHRASES.items():
+        for _ in range(per_template):
+            text, chosen = _fill(rng, template, slots)
+            pairs.append((text, reworded.format(**chosen), True))
+            pairs.append((text, _fill(rng, template, slots, avoid=chosen)[0], False))
+    return pairs
+
+
 SYNONYMS = {
     "en": {"crashes": "fails", "open": "launch", "charged": "billed", "refund": "reimburse", "arrived": "come",
            "please": "kindly", "cancel": "end", "broken": "damaged", "wrong": "incorrect", "move": "reschedule",

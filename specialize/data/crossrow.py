@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from specialize.data.formats import detect_format, input_text
-from specialize.data.normalize import normalized_words
+from specialize.data.normalize import normalized_tables
 from specialize.data.wordtable import TokenTable, sequence_hashes
 from specialize.runtime.workspace import rel
 
@@ -29,9 +29,11 @@ def still_in(fail: Fail) -> np.ndarray:
     return np.flatnonzero(np.fromiter(map(is_, fail, repeat(None)), dtype=bool, count=len(fail)))
 
 
-def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, dict[int, tuple[str, int]]]:
-    """The eval rows' inputs: ``(name, line)`` per row, their normalised word table (``specialize.data.normalize``,
-    as the similarity gates compare training rows), and input hash -> first such row.
+def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, TokenTable,
+                                                dict[int, tuple[str, int]]]:
+    """The eval rows' inputs: ``(name, line)`` per row, their normalised word table and number table
+    (``specialize.data.normalize``, as the similarity gates compare training rows), and input hash -> first such
+    row.
     Lines that do not parse, or hold no recognisable row, are skipped (they cannot leak into training data)."""
     meta: list[tuple[str, int]] = []
     texts: list[str] = []
@@ -57,19 +59,28 @@ def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable
     exact: dict[int, tuple[str, int]] = {}
     for h, m in zip(sequence_hashes(TokenTable.from_texts(texts)).tolist(), meta):
         exact.setdefault(h, m)
-    return meta, normalized_words(texts), exact
+    return (meta, *normalized_tables(texts), exact)
 
 
 def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, int]],
                eval_inputs: dict[int, tuple[str, int]], share: np.ndarray, match: np.ndarray,
-               ngram: int, min_share: float) -> None:
-    """Exact copies of an eval input, then rows sharing at least ``min_share`` of their word n-grams with one."""
+               ngram: int, min_share: float, numbers: TokenTable, eval_numbers: TokenTable) -> None:
+    """Exact copies of an eval input, then rows sharing at least ``min_share`` of their word n-grams with one eval
+    row, unless the row states numbers that eval row does not (the share is capped by the share of the row's
+    numbers found in it: ``specialize.data.dedupe.number_agreement``)."""
+    from specialize.data.dedupe import number_agreement
+
     live = still_in(fail)
     keys = np.fromiter(eval_inputs, dtype=np.uint64, count=len(eval_inputs))
     for i in live[np.isin(input_hash[live], keys)].tolist():
         name, line = eval_inputs[int(input_hash[i])]
         fail[i] = ("eval_leak", "exact_eval_match", {"eval_set": name, "eval_line": line})
-    for i in np.nonzero(share >= min_share)[0].tolist():
+    cand = np.flatnonzero(share >= min_share)
+    if len(cand):
+        share = share.copy()
+        share[cand] = np.minimum(share[cand], number_agreement(numbers, cand, eval_numbers, match[cand],
+                                                               contained=True))
+    for i in cand[share[cand] >= min_share].tolist():
         if fail[i] is None:
             name, line = eval_meta[int(match[i])]
             fail[i] = ("eval_leak", "ngram_overlap", {"eval_set": name, "eval_line": line, "ngram": ngram,
@@ -101,19 +112,25 @@ def exact_duplicates(fail: Fail, row_hash: np.ndarray, input_hash: np.ndarray, o
     return flagged
 
 
-def near_duplicates(fail: Fail, shingles: Any, eval_shingles: Any, eval_meta: list[tuple[str, int]],
-                    output_hash: np.ndarray, *, near_dup_threshold: float, leak_threshold: float,
-                    label_threshold: float, action: str, num_perm: int) -> list[tuple[int, int]]:
-    """MinHash LSH over the rows still in (and the eval rows): near copies of an eval row are leaks; within
-    the rows, one row is kept per cluster of near duplicates (the earliest) and the others name it; similar
-    inputs with different outputs are label conflicts above ``label_threshold``. Returns flagged conflicts."""
-    from specialize.data.dedupe import similar_pairs
+def near_duplicates(fail: Fail, shingles: TokenTable, numbers: TokenTable, eval_shingles: TokenTable | None,
+                    eval_numbers: TokenTable | None, eval_meta: list[tuple[str, int]], output_hash: np.ndarray, *,
+                    near_dup_threshold: float, leak_threshold: float, label_threshold: float, action: str,
+                    num_perm: int) -> list[tuple[int, int]]:
+    """MinHash LSH over the rows still in (and the eval rows), with the similarity of
+    ``specialize.data.dedupe.text_pairs``: near copies of an eval row are leaks; within the rows, one row is
+    kept per cluster of near duplicates (the earliest) and the others name it; similar inputs with different
+    outputs are label conflicts above ``label_threshold``. Returns flagged conflicts."""
+    from specialize.data.dedupe import text_pairs
 
     live = still_in(fail)
-    rows = shingles.take(live)
-    table = TokenTable.concat([rows, eval_shingles]) if eval_meta else rows
-    threshold = min(near_dup_threshold, leak_threshold if eval_meta else 1.0)
-    pairs, sims = similar_pairs(table, threshold=threshold, num_perm=num_perm)
+    rows, row_numbers = shingles.take(live), numbers.take(live)
+    if eval_meta:
+        table = TokenTable.concat([rows, eval_shingles])
+        table_numbers = TokenTable.concat([row_numbers, eval_numbers])
+    else:
+        table, table_numbers = rows, row_numbers
+    threshold = min(near_dup_threshold, leak_threshold if eval_meta else 1.0, label_threshold)
+    pairs, sims = text_pairs(table, table_numbers, threshold=threshold, num_perm=num_perm)
     m = len(live)
     a, b = pairs[:, 0], pairs[:, 1]
     # a row close to an eval row is a leak (the first such eval row in pair order is named)

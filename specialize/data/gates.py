@@ -32,7 +32,7 @@ import orjson
 
 from specialize.data.formats import chat_parts, check_format, input_text, output_text
 from specialize.data.screens import Joined, PrefixTable
-from specialize.data.normalize import normalized_words
+from specialize.data.normalize import normalized_tables
 from specialize.data.wordtable import TokenTable, sequence_hashes
 
 LEAK_ANYWHERE = re.compile(
@@ -78,6 +78,7 @@ class ChunkChecks:
     fail: list[Failure | None]
     words: TokenTable  # lower-cased input words of the rows that passed (empty for the others)
     norm_words: TokenTable  # the same inputs' normalised words (specialize.data.normalize), for similarity
+    numbers: TokenTable  # the numbers in those normalised inputs (facts: rows stating other numbers differ)
     output_hash: np.ndarray  # whitespace-normalised output per passing row (0 for the others)
     category: list[str | None]
     difficulty: list[str | None]
@@ -227,8 +228,9 @@ class RowChecker:
         line_of = np.asarray([rows[j][0] for j in keep.tolist()], dtype=np.int64)
         output_hash = np.zeros(len(fail), dtype=np.uint64)
         output_hash[line_of] = sequence_hashes(TokenTable.from_texts([outs[j] for j in keep.tolist()], lower=False))
-        norm = normalized_words([ins[j] for j in keep.tolist()]).spread(line_of, len(fail))
-        return ChunkChecks(fail, words.take(keep).spread(line_of, len(fail)), norm, output_hash, cats, diffs)
+        norm, nums = normalized_tables([ins[j] for j in keep.tolist()])
+        return ChunkChecks(fail, words.take(keep).spread(line_of, len(fail)), norm.spread(line_of, len(fail)),
+                           nums.spread(line_of, len(fail)), output_hash, cats, diffs)
 
     def _token_totals(self, ins: list[str], outs: list[str], systems: list[list[str]]) -> list[int]:
         """Tokens per row: input + output + system prompts (one batched call when a tokenizer is set)."""

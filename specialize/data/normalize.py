@@ -6,7 +6,8 @@ forms (full-width letters, ligatures), punctuation, spacing, how a number is wri
 afterwards are the content words:
 
 1. Unicode NFKC and case folding (plain ``lower()`` for ASCII text, which gives the same result there);
-2. thousands separators between digit groups are dropped, and apostrophes inside words are removed
+2. thousands separators between digit groups are dropped, and so is a zero fraction or zero minutes after a
+   number ("1,250.00" -> "1250", "349,00" -> "349", "10:00" -> "10"); apostrophes inside words are removed
    ("yesterday's" -> "yesterdays", "don't" -> "dont");
 3. every other punctuation or symbol character becomes a space; letters and digits are split apart
    ("9am" -> "9 am", "v2" -> "v 2");
@@ -16,7 +17,14 @@ afterwards are the content words:
 ``shingle_table`` turns the normalised words into the set compared by Jaccard: every word plus every pair of
 neighbouring words. Single words keep a short text's similarity high under one insertion, deletion or swap
 (with 3-word shingles a single edit in a 12-word text changes most of them); the pairs keep some of the word
-order, so that texts made of the same words in another arrangement are not counted as identical.
+order, so that texts made of the same words in another arrangement are not counted as identical. Each word
+enters the set twice (itself and a salted copy), so words weigh double against pairs: a moved word (which
+changes pairs only) then costs less than a replaced word (which changes a word and its pairs), and a replaced
+word is what a changed fact looks like. On the labelled benchmark this raised recall at precision 0.98.
+
+``number_table`` keeps only the numbers of the normalised texts (runs of digits). Numbers are facts (an order
+id, an amount, a time, a version): the similarity gates treat two texts that state different numbers as
+different rows even when their words agree (``specialize.data.dedupe.number_agreement``).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from specialize.data.wordtable import TokenTable
 
 _SEP = "\x1f"  # joins a batch of texts; the batch falls back to one text at a time if a text contains it
 _THOUSANDS = re.compile(r"(?<=\d)[,.'\u2019\u00a0\u202f](?=\d{3}(?!\d))")
+_ZERO_FRACTION = re.compile(r"(?<=\d)[.,:]00(?!\d)")
 _INNER_APOSTROPHE = re.compile(r"(?<=\w)['\u2019\u02bc](?=\w)")
 _PUNCT = re.compile(r"[^\w\s\x1f]|_")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
@@ -43,6 +52,7 @@ SHINGLE_SCHEMES = ("words_1_2", "words_3")
 # ASCII text (the common case) goes through bytes: the same steps, with a translate table for punctuation
 _A_THOUSANDS = re.compile(rb"([0-9])[,.'](?=[0-9]{3}(?![0-9]))")
 _A_APOSTROPHE = re.compile(rb"([a-z0-9_])'(?=[a-z0-9_])")
+_A_ZERO_FRACTION = re.compile(rb"([0-9])[.,:]00(?![0-9])")
 _A_DIGIT_LETTER = re.compile(rb"([0-9])(?=[a-z])")
 _A_LETTER_DIGIT = re.compile(rb"([a-z])(?=[0-9])")
 _A_PUNCT = bytes(c if chr(c).isalnum() or chr(c).isspace() else 32 for c in range(256))
@@ -54,6 +64,8 @@ def _normalize_ascii(joined: str) -> str:
         data = _A_APOSTROPHE.sub(rb"\1", data)
     if b"," in data or b"." in data or b"'" in data:
         data = _A_THOUSANDS.sub(rb"\1", data)
+    if b"00" in data:
+        data = _A_ZERO_FRACTION.sub(rb"\1", data)
     data = data.translate(_A_PUNCT)
     data = _A_DIGIT_LETTER.sub(rb"\1 ", data)
     return _A_LETTER_DIGIT.sub(rb"\1 ", data).decode("ascii")
@@ -64,6 +76,7 @@ def _normalize_joined(joined: str) -> str:
         return _normalize_ascii(joined)
     joined = unicodedata.normalize("NFKC", joined).casefold()
     joined = _THOUSANDS.sub("", joined)
+    joined = _ZERO_FRACTION.sub("", joined)
     joined = _INNER_APOSTROPHE.sub("", joined)
     joined = _PUNCT.sub(" ", joined)
     joined = _UNSPACED.sub(r" \1 ", joined)
@@ -93,9 +106,34 @@ def normalized_words(texts: list[str]) -> TokenTable:
     return TokenTable.from_texts(normalize_texts(texts), lower=False)
 
 
+def normalized_tables(texts: list[str]) -> tuple[TokenTable, TokenTable]:
+    """What the similarity gates compare, from one normalisation pass: the normalised words of each text and
+    its numbers (``number_table``)."""
+    norm = normalize_texts(texts)
+    return TokenTable.from_texts(norm, lower=False), number_table(norm)
+
+
+_A_DIGITS = bytes(c if 48 <= c <= 57 or c == 0x1F else 32 for c in range(256))  # digits and the batch separator
+_NOT_DIGITS = re.compile(r"[^\d\x1f]+")
+
+
+def number_table(normalized: list[str]) -> TokenTable:
+    """One row per normalised text (``normalize_texts`` output): its numbers, the maximal runs of digits
+    (normalisation has already dropped thousands separators and zero fractions, and split decimals)."""
+    joined = _SEP.join(normalized)
+    if joined.isascii():
+        digits = joined.encode("ascii").translate(_A_DIGITS).decode("ascii")
+    else:
+        digits = _NOT_DIGITS.sub(" ", joined)
+    parts = digits.split(_SEP) if normalized else []
+    if len(parts) != len(normalized):  # a text held the separator after all: one at a time
+        parts = [_NOT_DIGITS.sub(" ", t.replace(_SEP, " ")) for t in normalized]
+    return TokenTable.from_texts(parts, lower=False)
+
+
 def shingle_table(words: TokenTable, scheme: str = "words_1_2") -> TokenTable:
-    """The shingles per row of a (normalised) word table. ``words_1_2``: each word and each pair of
-    neighbouring words; ``words_3``: 3-word shingles (the earlier scheme, for long texts only)."""
+    """The shingles per row of a (normalised) word table. ``words_1_2``: each word (twice: a second,
+    salted copy, so that words weigh double) and each pair of neighbouring words; ``words_3``: 3-word shingles (the earlier scheme, for long texts only)."""
     if scheme == "words_3":
         return words.kgrams(3)
     if scheme != "words_1_2":
@@ -104,9 +142,17 @@ def shingle_table(words: TokenTable, scheme: str = "words_1_2") -> TokenTable:
     lens1, lens2 = np.diff(words.offsets), np.diff(pairs.offsets)
     # a one-word row's only "pair" is that word again: leave it out so the row's set is just the word
     lens2 = np.where(lens1 >= 2, lens2, 0)
+    words = _interleave(words, _salted(words))  # each word twice: words weigh double in the Jaccard
     if not (lens1 < 2).any():
         return _interleave(words, pairs)
     return _interleave(words, _prefixes(pairs, lens2))
+
+
+def _salted(table: TokenTable) -> TokenTable:
+    """The same rows with every hash mapped to another value (a second copy of each word)."""
+    with np.errstate(over="ignore"):
+        flat = (table.flat ^ np.uint64(0x5BD1E9955BD1E995)) * np.uint64(0x9E3779B97F4A7C15)
+    return TokenTable(flat ^ (flat >> np.uint64(29)), table.offsets)
 
 
 def _prefixes(table: TokenTable, lens: np.ndarray) -> TokenTable:

@@ -94,4 +94,4 @@ def check_block(block: bytes) -> dict[str, Any]:
         row_hash = in_hash ^ (out_hash * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1))
     return {"fail": fail, "row_hash": row_hash, "input_hash": in_hash, "output_hash": out_hash,
             "cat": checks.category, "diff": checks.difficulty, "flat": shingles.flat, "offsets": shingles.offsets,
-            "share": share, "match": match}
+            "num_flat": checks.numbers.flat, "num_offsets": checks.numbers.offsets, "share": share, "match": match}

@@ -142,3 +142,23 @@ def test_bundled_golden_set_is_used_read_only(workspace):
                                            golden_path="builtin:tasks/support-triage/eval/golden.jsonl"))
     assert res.golden_excluded == 1 and sum(res.counts.values()) == 30
     assert golden.read_bytes() == before
+
+
+def test_near_duplicates_are_grouped_with_validate_rows_similarity(workspace):
+    """The grouping uses validate_rows's normalised similarity: a ticket and its copy with other punctuation,
+    spacing and number format (normalised words identical; the former raw 3-word shingles share 8 of 12 and 15,
+    Jaccard 8 / 19 = 0.42, below the default 0.6) stay in one split; the same ticket about another order is not
+    pulled in (numbers are facts)."""
+    base = "Since 9am UTC, production is down and the checkout returns errors for order 48213."
+    copy = "Since 9 am UTC - production is down and the checkout returns errors for order no. 48,213!"
+    other = "Since 9am UTC, production is down and the checkout returns errors for order 77120."
+    rows = make_rows(120, seed=4)
+    for k, text in enumerate((base, copy, other)):
+        rows.append({"id": f"t{k}", "messages": [{"role": "user", "content": text},
+                                                 {"role": "assistant", "content": "ok"}],
+                     "meta": {"category": "x", "difficulty": "easy"}})
+    write(workspace, "t.jsonl", rows)
+    res = split_dataset(SplitDatasetParams(input_path="t.jsonl"))
+    home = {i: name for name, path in res.paths.items() for i in ids(workspace, path)}
+    assert home["t0"] == home["t1"]
+    assert res.groups == 122  # 120 unrelated rows, the ticket with its copy, and the other ticket on its own

@@ -64,7 +64,9 @@ def test_rejected_rows_keep_their_bytes(workspace):
     odd = ('{"meta": {"category": 123456789012345678901234567890, "difficulty": NaN}, "messages": '
            '[{"role": "user", "content": "my parcel never arrived at the depot\u2028(line two)"}, '
            '{"role": "assistant", "content": "shipping"}], "zeta": 1, "alpha": 2}')
-    res, acc, rej = run(workspace, [good, odd, "{not json \u2029 at all"])
+    # the odd row is a near duplicate of the good one: 7 words (x2) + 6 pairs against 9 words (x2) + 8 pairs,
+    # 20 shared -> 20 / 26 = 0.77, so the threshold is set below that
+    res, acc, rej = run(workspace, [good, odd, "{not json \u2029 at all"], near_dup_threshold=0.75)
     assert [r["line"] for r in rej] == [2, 3] and rej[1]["gate"] == "json"
     kept = rej[0]["row"]
     assert kept["meta"]["category"] == 123456789012345678901234567890 and list(kept)[-2:] == ["zeta", "alpha"]

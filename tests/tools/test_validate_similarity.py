@@ -1,7 +1,8 @@
 """validate_rows's similarity gates on short tickets: near duplicates, edited eval items and relabelled near copies
 that word-3-shingles let through are caught after normalisation, each naming its partner and the similarity;
 tickets from the same template with other facts are kept. Expected similarities are worked out by hand in the
-comments (normalised words; set = words + neighbouring word pairs; Jaccard = shared / union)."""
+comments (normalised words; set = every word twice + neighbouring word pairs; Jaccard = shared / union; a pair
+whose numbers differ is capped at the Jaccard of its number sets)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from tests.tools.test_validate import chat, reasons, run, write
 T = 0.75  # thresholds are passed explicitly: these tests do not depend on the calibrated default
 LABEL = {"category": "bug_report", "priority": "high"}
 CRASH = "The app crashes every time I open it on Android 14."
-# + "single": A = 11 words + 10 pairs, B = 12 + 11; shared 11 words + 9 pairs = 20; union 21 + 23 - 20 = 24
+# + "single": A = 11 words x 2 + 10 pairs = 32, B = 12 x 2 + 11 = 35; shared 22 + 9 pairs = 31; union 32 + 35 - 31
 CRASH_EDIT = "The app crashes every single time I open it on Android 14!"
 DOWN = "Since 9am UTC, production is down and the checkout returns errors."
 DOWN_EDIT = "Since 9 am UTC - production is down and the checkout returns errors."  # same normalised words: 1.0
 CHARTS = "Dashboard charts only show yesterday's data, nothing from Monday or Tuesday."
-# moved "only": same 11 words, 7 of 10 pairs shared: 18 / 24 = 0.75
+# moved "only": same 11 words (22 entries), 7 of 10 pairs shared: 29 / (32 + 32 - 29) = 29 / 35
 CHARTS_EDIT = "Dashboard charts show yesterday's data only, nothing from Monday or Tuesday."
-# other facts (iOS 17 for Android 14): 9 words and 8 pairs shared = 17; union 21 + 21 - 17 = 25 -> 0.68, kept
+# other facts (iOS 17 for Android 14): words agree in 9 of 11, but the numbers {14} and {17} not at all -> 0, kept
 CRASH_OTHER = "The app crashes every time I open it on iOS 17."
 
 
@@ -36,9 +37,9 @@ def test_issue_tickets_are_near_duplicates_with_their_similarity(workspace):
     _, _, rej = run(workspace, rows, near_dup_threshold=T, leak_threshold=T, label_threshold=T)
     assert reasons(rej) == {4: "near_dup:near_duplicate", 5: "near_dup:near_duplicate", 6: "near_dup:near_duplicate"}
     d = _details(rej)
-    assert (d[4]["duplicate_of_line"], d[4]["similarity"]) == (1, round(20 / 24, 3))
+    assert (d[4]["duplicate_of_line"], d[4]["similarity"]) == (1, round(31 / 36, 3))
     assert (d[5]["duplicate_of_line"], d[5]["similarity"]) == (2, 1.0)
-    assert (d[6]["duplicate_of_line"], d[6]["similarity"]) == (3, 0.75)
+    assert (d[6]["duplicate_of_line"], d[6]["similarity"]) == (3, round(29 / 35, 3))
 
 
 def test_old_word_3_shingles_missed_them(workspace):
@@ -56,7 +57,7 @@ def test_relabelled_near_copy_is_a_label_conflict(workspace):
     _, _, rej = run(workspace, rows, near_dup_threshold=T, leak_threshold=T, label_threshold=T)
     assert reasons(rej) == {2: "label_consistency:conflicting_label"}
     d = _details(rej)[2]
-    assert d["conflicts_with_line"] == 1 and d["similarity"] == round(20 / 24, 3)
+    assert d["conflicts_with_line"] == 1 and d["similarity"] == round(31 / 36, 3)
 
 
 def test_edited_eval_item_is_a_leak_naming_the_eval_row(workspace):
@@ -66,7 +67,7 @@ def test_edited_eval_item_is_a_leak_naming_the_eval_row(workspace):
                     label_threshold=T)
     assert reasons(rej) == {1: "eval_leak:minhash_match"}
     d = _details(rej)[1]
-    assert (d["eval_set"], d["eval_line"], d["similarity"]) == ("golden.jsonl", 2, round(20 / 24, 3))
+    assert (d["eval_set"], d["eval_line"], d["similarity"]) == ("golden.jsonl", 2, round(31 / 36, 3))
 
 
 def test_ngram_leak_names_the_one_eval_row_it_overlaps(workspace):
@@ -83,6 +84,30 @@ def test_ngram_leak_names_the_one_eval_row_it_overlaps(workspace):
     assert reasons(rej) == {2: "eval_leak:ngram_overlap"}
     d = _details(rej)[2]
     assert d["eval_line"] == 3 and d["share"] == round(13 / 15, 3)
+
+
+BELL = "the courier left the parcel at the wrong door in the rain and nobody answered the bell for order {}"
+
+
+def test_rows_stating_other_numbers_are_not_copies_or_leaks(workspace):
+    """A sentence of an eval item is a leak (all of its 8-grams are in that item); the same sentence about
+    another order is not, although 12 of its 13 8-grams are (only the last holds the number). Likewise two
+    rows that differ only in the order number are not near duplicates."""
+    write(workspace / "ev.jsonl", [chat(BELL.format("48213") + ". Thanks.", LABEL)])
+    rows = [chat(BELL.format("48213"), LABEL), chat(BELL.format("77120"), LABEL), chat(BELL.format("51006"), LABEL)]
+    _, _, rej = run(workspace, rows, eval_sets=["ev.jsonl"], near_dup_threshold=T, leak_threshold=T,
+                    label_threshold=T)
+    assert reasons(rej) == {1: "eval_leak:ngram_overlap"}
+    assert _details(rej)[1]["share"] == 1.0
+
+
+def test_label_threshold_below_the_near_dup_threshold_is_applied(workspace):
+    """Two inputs at similarity 31/36 = 0.861 (CRASH, CRASH_EDIT) with different outputs: a conflict at
+    label_threshold 0.8 even though near_dup_threshold (0.95) is above their similarity."""
+    rows = [chat(CRASH, LABEL), chat(CRASH_EDIT, {"category": "other", "priority": "low"})]
+    _, _, rej = run(workspace, rows, near_dup_threshold=0.95, leak_threshold=0.95, label_threshold=0.8)
+    assert reasons(rej) == {2: "label_consistency:conflicting_label"}
+    assert _details(rej)[2]["similarity"] == round(31 / 36, 3)
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "neardup"
@@ -132,7 +157,7 @@ def test_labelled_fixture_recall_and_precision(workspace):
     recall = sum(hits.values()) / sum(totals.values())
     precision = sum(correct.values()) / sum(flagged.values())
     assert sum(totals.values()) == 270  # 3 languages x 3 lengths x 10 families x (copy, conflict, leak)
-    assert recall >= 0.9 and precision >= 0.95, (recall, precision)
+    assert recall >= 0.9 and precision >= 0.98, (recall, precision)
 
 
 @pytest.mark.parametrize("bad", [{"shingles": "chars_5"}, {"near_dup_threshold": 0.1}])

@@ -36,6 +36,10 @@ from specialize.runtime.schema import Params, Result
 from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
 
 JOB_MIN_REQUESTS = 50
+# One call renders and holds every prompt of its plan: about 0.1 ms and a few KB each. These limits keep a
+# worker's plan to a couple of seconds and tens of MB, and let the call itself refuse a huge plan at once.
+MAX_PLAN_REQUESTS = 20_000
+MAX_PLAN_CELLS = 10_000
 DEFAULT_TEMPLATE = "builtin:prompts/generate_rows.j2"
 
 
@@ -58,7 +62,7 @@ class GenerateBatchParams(Params):
                                   "count); added to the plan file's cells.")
     categories: list[str] = Field(default_factory=list, description="With difficulties and rows_per_cell: a full grid.")
     difficulties: list[str] = Field(default_factory=list, description="Difficulty labels for the grid.")
-    rows_per_cell: int = Field(0, ge=0, description="Rows per category x difficulty cell of the grid.")
+    rows_per_cell: int = Field(0, ge=0, le=1_000_000, description="Rows per category x difficulty cell of the grid.")
     required_edge_cases: list[str] = Field(default_factory=list, description="Edge cases to work in; spread "
                                            "round-robin over the requests.")
     negative_constraints: list[str] = Field(default_factory=list, description="Things rows must never do.")
@@ -140,25 +144,63 @@ def load_plan_cells(path: Path) -> list[dict[str, Any]]:
 
 
 def _grid(cells: list[Any], categories: list[str], difficulties: list[str], per_cell: int) -> list[dict[str, Any]]:
+    grid = len(categories) * len(difficulties) if per_cell else 0
+    if len(cells) + grid > MAX_PLAN_CELLS:
+        raise InvalidInput(
+            f"The plan has {len(cells) + grid:,} cells ({len(cells):,} listed + {len(categories):,} categories x "
+            f"{len(difficulties):,} difficulties); one plan holds at most {MAX_PLAN_CELLS:,}.",
+            fix="Use fewer categories or difficulties per plan, or split the plan over several calls.")
     out = [PlanCell.model_validate(c).model_dump() if not isinstance(c, PlanCell) else c.model_dump() for c in cells]
     if categories and difficulties and per_cell:
         out += [{"category": c, "difficulty": d, "count": per_cell} for c in categories for d in difficulties]
     return out
 
 
-def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
-    """Every request of the plan (cell, n, seed, rendered messages), the template's sha256, and the plan."""
-    import jinja2
+def plan_cells(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The plan's cells (plan file first, then the arguments) and the plan file's settings.
 
+    Refuses, before anything is rendered, a plan larger than one call may run (``MAX_PLAN_REQUESTS``).
+    """
     plan: dict[str, Any] = {}
     if params.plan_path:
         plan = load_plan_file(resolve_path(params.plan_path, arg="plan_path", must_exist=True))
+    try:
+        file_per_cell = int(plan.get("rows_per_cell") or 0)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"plan_path: rows_per_cell {plan.get('rows_per_cell')!r} is not a whole number.",
+                           fix="Write rows_per_cell as a whole number.") from exc
     cells = _grid(plan.get("cells") or [], plan.get("categories") or [], plan.get("difficulties") or [],
-                  int(plan.get("rows_per_cell") or 0))
+                  file_per_cell)
     cells += _grid(params.cells, params.categories, params.difficulties, params.rows_per_cell)
     if not cells:
         raise InvalidInput("The plan has no cells.", fix="Pass cells, a categories x difficulties grid with "
                            "rows_per_cell, or a plan_path whose plan has cells.")
+    per = params.rows_per_request
+    requests = sum(-(-c["count"] // per) for c in cells)
+    if requests > MAX_PLAN_REQUESTS:
+        rows = sum(c["count"] for c in cells)
+        at_most = -(-rows // 100)
+        raise InvalidInput(
+            f"The plan needs {requests:,} requests ({rows:,} rows at rows_per_request {per}); one generate_batch "
+            f"call runs at most {MAX_PLAN_REQUESTS:,} requests (rows_per_cell, cells and rows_per_request set "
+            "the size).",
+            fix=(f"Split the plan over {-(-requests // MAX_PLAN_REQUESTS):,} or more calls, each with a smaller "
+                 "rows_per_cell or fewer cells (every call writes its own batch file)"
+                 + (f", or raise rows_per_request (at 100 rows per request this plan needs {at_most:,} requests)"
+                    if per < 100 else "") + "."))
+    return cells, plan
+
+
+def build_requests(params: GenerateBatchParams, *, limit: int | None = None
+                   ) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+    """Every request of the plan (cell, n, seed, rendered messages), the template's sha256, and the plan.
+
+    ``limit`` stops after that many requests: enough to check the template, schema and description when the
+    plan itself runs later in a job.
+    """
+    import jinja2
+
+    cells, plan = plan_cells(params)
     description = params.task_description or plan.get("task_description")
     if not description:
         raise InvalidInput("No task description.", fix="Pass task_description or a plan with a description.")
@@ -190,6 +232,8 @@ def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], s
         batches = math.ceil(cell["count"] / params.rows_per_request)
         left = cell["count"]
         for b in range(batches):
+            if limit is not None and len(reqs) >= limit:
+                break
             n = min(params.rows_per_request, left)
             left -= n
             idx = len(reqs)
@@ -377,20 +421,24 @@ def generate_batch(params: GenerateBatchParams, *, progress=None) -> GenerateBat
     created_at); unparsable answers go to batch_NNN.rejected.jsonl. Plans above 50 requests (or as_job=true)
     run as a job; resume_batch continues an interrupted plan. API keys come only from the environment.
     """
-    reqs, tpl_sha, _ = build_requests(params)
+    cells, _ = plan_cells(params)
+    n_requests = sum(-(-c["count"] // params.rows_per_request) for c in cells)
+    to_job = params.as_job or n_requests > JOB_MIN_REQUESTS
+    # a job renders its own plan: the call renders one request, to refuse a broken template or schema at once
+    first, tpl_sha, _ = build_requests(params, limit=1 if to_job else None)
     out_dir = resolve_path(params.out_dir, arg="out_dir", for_write=True)
     make_dirs(out_dir, arg="out_dir")
     batch = resolve_path(params.resume_batch, arg="resume_batch", for_write=True) if params.resume_batch \
         else _next_batch(out_dir)
     open_write(batch, "a", arg="resume_batch" if params.resume_batch else "out_dir").close()
-    if params.as_job or len(reqs) > JOB_MIN_REQUESTS:
+    if to_job:
         from specialize.tools.job_tools import to_handle
 
         payload = params.model_copy(update={"as_job": False, "resume_batch": rel(batch)})
         h = to_handle(jobs.start_job("generate_batch", "specialize.tools.generate:generate_worker", payload))
         return GenerateBatchResult(job_id=h.job_id, run_dir=h.run_dir, state=h.state, batch_path=rel(batch),
                                    rejected_path=rel(batch.with_name(batch.stem + ".rejected.jsonl")),
-                                   planned_rows=sum(r["n"] for r in reqs), requests=len(reqs),
+                                   planned_rows=sum(c["count"] for c in cells), requests=n_requests,
                                    template_sha256=tpl_sha)
     return run_plan(params, batch, progress=progress)
 

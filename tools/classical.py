@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
+from specialize.tools.evaluate import (FailureBucket, HeadlineMetrics, LatencySummary, RunEvalParams,
+                                      RunEvalResult, TaskType, _summary, apply_task_card, load_eval_rows)
 
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result
 from specialize.runtime.workspace import rel, resolve_path
-from specialize.tools.evaluate import (FailureBucket, HeadlineMetrics, LatencySummary, RunEvalParams,
-                                      RunEvalResult, TaskType, _summary, apply_task_card, load_eval_rows)
 
 MODEL_REF = "classical:tfidf-logreg"
 
@@ -117,7 +117,14 @@ def _slug(text: str) -> str:
 def build_results(p: RunClassicalBaselineParams, progress: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train, predict every eval item, score with run_eval's metric code; returns (document, extras)."""
     from specialize.evaluation import classical, stats
-    from specialize.evaluation.metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
+    from specialize.evaluation.metrics import (
+        PRIMARY,
+        aggregate,
+        check_label_field,
+        failure_buckets,
+        length_bucket,
+        score_example,
+    )
 
     r = _resolved(p)
     task_type = "extraction" if r.task_type == "json_extraction" else r.task_type
@@ -138,6 +145,7 @@ def build_results(p: RunClassicalBaselineParams, progress: Any = None) -> tuple[
     if not rows:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
                            fix="Each row needs messages ending with the assistant reference.")
+    check_label_field(rows, r.label_field)
     train = classical.read_training_rows(train_path)
     model = classical.fit(train, schema, fields, seed=p.seed)
     if progress is not None:

@@ -244,7 +244,14 @@ def _slug(text: str) -> str:
 def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     """The work of run_eval (in process); returns the results document and writes it to disk."""
     from specialize.evaluation import stats
-    from specialize.evaluation.metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
+    from specialize.evaluation.metrics import (
+        PRIMARY,
+        aggregate,
+        check_label_field,
+        failure_buckets,
+        length_bucket,
+        score_example,
+    )
     from specialize.evaluation.models import load_model
     from specialize.llm.structured import UNCONSTRAINED, schema_sha256
 
@@ -255,6 +262,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     if not rows:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
                            fix="Each row needs messages ending with the assistant reference.")
+    check_label_field(rows, p.label_field)
     validator = None
     schema: dict[str, Any] | None = None
     if p.schema_path:

@@ -110,7 +110,8 @@ class GenerateBatchResult(InlineOrJob):
     requests: int = Field(description="Requests the plan needs.")
     rows: int = Field(0, description="Rows written to the batch so far.")
     rejected: int = Field(0, description="Rejected records written so far.")
-    failed_requests: int = Field(0, description="Requests that failed after retries (re-run to retry them).")
+    failed_requests: int = Field(0, description="Requests that failed after retries or whose answer held no usable "
+                                 "row (resume_batch, or a re-run, asks them again).")
     skipped_requests: int = Field(0, description="Requests already finished in an earlier run (resume).")
     template_sha256: str = Field(description="sha256 of the prompt template.")
     usage: Usage = Field(default_factory=Usage, description="Calls, cache hits, retries, tokens and cost.")
@@ -336,7 +337,8 @@ class _Writer:
         self.progress = progress
         self.planned = planned_rows
 
-    def finish(self, req: dict[str, Any], res: Any) -> None:
+    def finish(self, req: dict[str, Any], res: Any) -> bool:
+        """Write what one request produced; True when it is done (it produced rows)."""
         from specialize.data.formats import dumps_line
         from specialize.llm.textjson import extract_objects
         from specialize.runtime.errors import UpstreamError
@@ -345,7 +347,7 @@ class _Writer:
         rows: list[dict[str, Any]] = []
         rejects: list[dict[str, Any]] = []
         base = {"request_index": req["index"], "category": req["category"], "difficulty": req["difficulty"],
-                "seed": req["seed"], "created_at": now}
+                "seed": req["seed"], "plan_sha256": self.plan_sha, "created_at": now}
         if isinstance(res, UpstreamError):
             rejects.append({**base, "reason": "upstream_error", "error": str(res)[:500], "raw": None})
         else:
@@ -373,13 +375,16 @@ class _Writer:
                 rows.append(row)
             if not objs and not bad:
                 rejects.append({**base, "reason": "no_json_rows_in_answer", "raw": res.text[:2000]})
+        # A request is done when it produced rows. A failed call, or an answer with no usable row, stays undone:
+        # a resume (or a re-run, once the caller drops the cached answer) asks again.
+        finished = bool(rows)
         with self.lock:
             with open_write(self.batch, "a", arg="out_dir", encoding="utf-8") as fh:
                 fh.writelines(dumps_line(r) + "\n" for r in rows)
             if rejects:
                 with open_write(self.rej_path, "a", arg="out_dir", encoding="utf-8") as fh:
                     fh.writelines(dumps_line(r) + "\n" for r in rejects)
-            if not isinstance(res, UpstreamError):  # failed requests stay undone, so a re-run retries them
+            if finished:
                 with open_write(self.done_path, "a", arg="out_dir", encoding="utf-8") as fh:
                     fh.write(json.dumps({"key": req["key"], "index": req["index"], "rows": len(rows)}) + "\n")
             else:
@@ -388,6 +393,7 @@ class _Writer:
             self.rejected += len(rejects)
             if self.progress:
                 self.progress(self.rows, self.planned, message=f"{self.rows}/{self.planned} rows")
+        return finished
 
 
 def _unwrap_rows(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -403,6 +409,37 @@ def _unwrap_rows(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _count(path: Path) -> int:
     return sum(1 for _ in open(path, "rb")) if path.exists() else 0
+
+
+def _drop_retried(path: Path, retry: set[int], plan_sha: str, *, arg: str) -> int:
+    """Remove the records of requests that are about to run again; returns the number of records left.
+
+    A resumed plan re-asks the requests that failed or gave no usable row. Their earlier reject records (and
+    any rows a killed run wrote before marking the request done) would otherwise stay in the files and in the
+    counts beside the new outcome. Records of another plan written into the same file are kept.
+    """
+    if not path.exists():
+        return 0
+    kept = dropped = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(path, "rb") as src, open_write(tmp, "wb", arg=arg) as out:
+        for line in src:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = None
+            if isinstance(rec, dict):
+                where = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else rec
+                if where.get("request_index") in retry and where.get("plan_sha256", plan_sha) == plan_sha:
+                    dropped += 1
+                    continue
+            out.write(line)
+            kept += 1
+    if dropped:
+        tmp.replace(path)  # rename replaces the name itself, never a file a link points to
+    else:
+        tmp.unlink()
+    return kept
 
 
 def _next_batch(out_dir: Path) -> Path:
@@ -473,7 +510,11 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
     todo = [r for r in reqs if r["key"] not in done]
     for r in reqs:
         r["response_format"], r["mode"] = _row_format(params, r["output_schema"], r["n"])
-    writer = _Writer(batch, params, tpl_sha, info["plan_sha256"], progress, planned, _count(batch))
+    retry = {r["index"] for r in todo}
+    arg = "resume_batch" if params.resume_batch else "out_dir"
+    _drop_retried(batch.with_name(batch.stem + ".rejected.jsonl"), retry, info["plan_sha256"], arg=arg)
+    rows_before = _drop_retried(batch, retry, info["plan_sha256"], arg=arg)
+    writer = _Writer(batch, params, tpl_sha, info["plan_sha256"], progress, planned, rows_before)
     client = LLMClient(api_base=params.api_base, concurrency=params.concurrency, max_retries=params.max_retries,
                        timeout_s=params.timeout_s, processes=params.processes)
     chat_reqs = [ChatRequest(model=params.model, messages=r["messages"], temperature=params.temperature,
@@ -481,7 +522,11 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
                  for r in todo]
     modes = sorted({r["mode"] for r in reqs})
     decoding_mode = modes[0] if len(modes) == 1 else "mixed: " + ", ".join(modes)
-    client.chat_many(chat_reqs, on_done=lambda i, res: writer.finish(todo[i], res))
+    def on_done(i: int, res: Any) -> None:
+        if not writer.finish(todo[i], res) and not isinstance(res, Exception):
+            client.forget(chat_reqs[i])  # an unusable answer is not kept: the next run asks the teacher again
+
+    client.chat_many(chat_reqs, on_done=on_done)
     st = client.stats
     usage = Usage(requests=st.requests, http_calls=st.http_calls, cache_hits=st.cache_hits, retries=st.retries,
                   failures=st.failures, prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,

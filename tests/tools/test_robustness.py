@@ -147,3 +147,40 @@ def test_run_eval_refuses_a_label_field_the_references_lack(workspace):
         assert "1 of the 6" in str(err.value) and "t2" in str(err.value)
         ok = run_eval(RunEvalParams(label_field="priority", **common))  # a field every reference holds
         assert ok.metrics.accuracy is not None and ok.metrics.accuracy < 1.0
+
+
+def test_a_resume_retries_unusable_answers_and_counts_only_what_is_current(workspace):
+    """Issue 14, item 13: answers with no usable row are not cached as done, and the counts after a resume hold
+    no stale failure records (neither upstream errors nor malformed answers that were then asked again)."""
+    from specialize.tools.generate import GenerateBatchParams, generate_batch
+
+    from tests.helpers.fake_openai import FakeOpenAIServer, FaultPlan
+    from tests.tools.test_generate import SCHEMA, teacher
+
+    (workspace / "schema.json").write_text(json.dumps(SCHEMA))
+
+    def sloppy(body):  # every shipping request gets prose with no JSON in it
+        return "I am not sure what you want." if 'category "shipping"' in body["messages"][-1]["content"] \
+            else teacher(body)
+
+    args = dict(model="openai/teacher", task_description="Sort support tickets.", schema_path="schema.json",
+                categories=["billing", "shipping"], difficulties=["easy", "hard"], rows_per_cell=6,
+                rows_per_request=3, max_retries=0, processes=1)
+    with FakeOpenAIServer(sloppy, FaultPlan(p_500=0.3, seed=3)) as bad:
+        first = generate_batch(GenerateBatchParams(api_base=bad.url, **args))
+    rej_file = workspace / first.rejected_path
+    reasons = [json.loads(x)["reason"] for x in rej_file.read_text().splitlines()]
+    assert "no_json_rows_in_answer" in reasons and "upstream_error" in reasons, reasons
+    assert first.failed_requests >= 4 and first.rejected == len(reasons)  # the four shipping requests at least
+    with FakeOpenAIServer(teacher) as good:
+        second = generate_batch(GenerateBatchParams(api_base=good.url, resume_batch=first.batch_path, **args))
+        # every unfinished request reached the teacher again: the unusable answers were not served from the cache
+        assert good.counters.requests == first.failed_requests
+    assert second.failed_requests == 0 and second.rows == second.planned_rows == 24
+    assert second.rejected == 0 and rej_file.read_text() == ""  # the stale failure records are gone
+    rows = [json.loads(x) for x in (workspace / second.batch_path).read_text().splitlines()]
+    assert len(rows) == 24 and len({r["id"] for r in rows}) == 24
+    with FakeOpenAIServer(teacher) as again:  # a third run finds everything done
+        third = generate_batch(GenerateBatchParams(api_base=again.url, resume_batch=first.batch_path, **args))
+        assert again.counters.requests == 0
+    assert (third.rows, third.rejected, third.skipped_requests) == (24, 0, third.requests)

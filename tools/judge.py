@@ -24,6 +24,8 @@ from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
 from specialize.runtime.workspace import make_dirs, rel, resolve_path, write_text
 
+COUNT_INLINE_MAX_BYTES = 16 * 1024 * 1024  # response files read in the call to count judge calls; above: a job
+
 
 class RunPairwiseJudgeParams(Params):
     responses: list[str] = Field(min_length=2, description="Two or more response files, one per model: run_eval "
@@ -318,6 +320,9 @@ def run_pairwise_judge(params: RunPairwiseJudgeParams, *, progress=None) -> RunP
     cached, so a rerun makes no calls. Large runs start a job.
     """
     background = params.background
+    if background is None:  # counting the calls means reading every file: bulky inputs go to a job at once
+        sizes = [resolve_path(r, arg="responses", must_exist=True).stat().st_size for r in params.responses]
+        background = True if sum(sizes) > COUNT_INLINE_MAX_BYTES else None
     if background is None:
         from specialize.evaluation import judging
 

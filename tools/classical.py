@@ -24,23 +24,23 @@ from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import InputFile, OutputFile, rel, resolve_path
 
 MODEL_REF = "classical:tfidf-logreg"
 
 
 class RunClassicalBaselineParams(Params):
-    train_path: str = Field(description="Training JSONL of chat rows {id, messages}; the user turn(s) are the "
+    train_path: InputFile = Field(description="Training JSONL of chat rows {id, messages}; the user turn(s) are the "
                                         "input and the last assistant message's JSON holds the labels.")
-    eval_set: str = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
+    eval_set: InputFile = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
                                       "message is the reference (as for run_eval).")
-    task_card: str | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
+    task_card: InputFile | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
                                                     "supplying task_type, schema, label_field and critical_fields "
                                                     "wherever these are not given.")
     task_type: TaskType | None = Field(None, description="How answers are scored, as for run_eval "
                                                          "(classification, extraction, json_extraction, json); "
                                                          "default from the task card, else extraction.")
-    schema_path: str | None = Field(None, description="JSON Schema of the answer: its enum, boolean and nullable "
+    schema_path: InputFile | None = Field(None, description="JSON Schema of the answer: its enum, boolean and nullable "
                                                       "string fields are the ones classified; also gives the "
                                                       "schema pass rate.")
     label_field: str | None = Field(None, description="JSON field holding the class label (classification "
@@ -51,7 +51,7 @@ class RunClassicalBaselineParams(Params):
                                                                     "its cost per request can be computed.")
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for the CIs.")
     seed: int = Field(0, description="Seed for the classifiers and the bootstrap.")
-    output: str | None = Field(None, description="Where to write the results JSON (default "
+    output: OutputFile | None = Field(None, description="Where to write the results JSON (default "
                                                  "evals/classical-<train>-<set>.json).")
 
 

@@ -33,7 +33,8 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
+from specialize.runtime.workspace import (InputFile, OutputDir, OutputFile, make_dirs, open_write, rel, resolve_path,
+                                         write_text)
 
 JOB_MIN_REQUESTS = 50
 # One call renders and holds every prompt of its plan: about 0.1 ms and a few KB each. These limits keep a
@@ -53,11 +54,12 @@ class GenerateBatchParams(Params):
     model: str = Field(description="Teacher model as a litellm string (e.g. 'openai/gpt-4o-mini', "
                        "'anthropic/claude-...'); its API key is read from the environment, never passed here.")
     api_base: str | None = Field(None, description="OpenAI-compatible base URL (local llama.cpp server, proxy).")
-    plan_path: str | None = Field(None, description="YAML plan, or a task.yaml with a generation_plan section "
+    plan_path: InputFile | None = Field(None, description="YAML plan, or a task.yaml with a generation_plan section "
                                   "(cells, difficulty_guide, languages, required_edge_cases, negative_constraints); "
                                   "its description and schema are used unless given here.")
     task_description: str | None = Field(None, description="What the small model must do (overrides the plan's).")
-    schema_path: str | None = Field(None, description="JSON Schema file of the output contract (overrides the plan's).")
+    schema_path: InputFile | None = Field(None, description="JSON Schema file of the output contract (overrides "
+                                          "the plan's).")
     cells: list[PlanCell] = Field(default_factory=list, description="Explicit plan cells (category, difficulty, "
                                   "count); added to the plan file's cells.")
     categories: list[str] = Field(default_factory=list, description="With difficulties and rows_per_cell: a full grid.")
@@ -66,9 +68,9 @@ class GenerateBatchParams(Params):
     required_edge_cases: list[str] = Field(default_factory=list, description="Edge cases to work in; spread "
                                            "round-robin over the requests.")
     negative_constraints: list[str] = Field(default_factory=list, description="Things rows must never do.")
-    seed_examples_path: str | None = Field(None, description="JSONL of hand-written rows; up to 3 are shown in "
+    seed_examples_path: InputFile | None = Field(None, description="JSONL of hand-written rows; up to 3 are shown in "
                                            "each prompt as shape references.")
-    template_path: str = Field(DEFAULT_TEMPLATE, description="jinja2 prompt template (its sha256 goes into "
+    template_path: InputFile = Field(DEFAULT_TEMPLATE, description="jinja2 prompt template (its sha256 goes into "
                                "every row's provenance).")
     system_prompt: str | None = Field(None, description="System message to put at the start of every row.")
     rows_per_request: int = Field(5, ge=1, le=100, description="Rows asked for in one request.")
@@ -84,8 +86,8 @@ class GenerateBatchParams(Params):
     max_retries: int = Field(6, ge=0, le=30, description="Retries per request on 429/5xx/timeouts.")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
     seed: int = Field(0, description="Plan seed: request seeds, edge-case spread and row ids derive from it.")
-    out_dir: str = Field("data/generated", description="Folder for batch_NNN.jsonl and its companions.")
-    resume_batch: str | None = Field(None, description="Continue an interrupted plan into this batch file "
+    out_dir: OutputDir = Field("data/generated", description="Folder for batch_NNN.jsonl and its companions.")
+    resume_batch: OutputFile | None = Field(None, description="Continue an interrupted plan into this batch file "
                                      "(e.g. data/generated/batch_003.jsonl); finished requests are skipped.")
     as_job: bool = Field(False, description="Run as a background job (automatic above 50 requests).")
 

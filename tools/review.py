@@ -23,11 +23,11 @@ from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import InputFile, OutputFile, rel, resolve_path
 
 
 class OpenReviewParams(Params):
-    source: str | None = Field(None, description="The artifact to review: for kind 'judge', the judgments.json "
+    source: InputFile | None = Field(None, description="The artifact to review: for kind 'judge', the judgments.json "
                                                  "that run_pairwise_judge wrote. Leave empty to reopen review_id.")
     kind: Literal["judge"] = Field("judge", description="Queue kind: 'judge' = validate the pairwise judge "
                                                         "against people (blinded, random left/right order).")
@@ -234,7 +234,7 @@ class ExportReviewParams(Params):
     format: Literal["jsonl", "csv"] = Field("jsonl", description="jsonl: one row per item and annotator, usable as "
                                                                  "run_pairwise_judge's human_labels; csv: the same "
                                                                  "columns for a spreadsheet.")
-    output: str | None = Field(None, description="File to write (default reviews/<id>/human_labels.<format>).")
+    output: OutputFile | None = Field(None, description="File to write (default reviews/<id>/human_labels.<format>).")
 
 
 class ExportReviewResult(Result):

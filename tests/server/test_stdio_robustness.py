@@ -5,49 +5,13 @@ the request's id, and the server keeps serving afterwards."""
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from specialize.server.stdio import _top_level_id
 
-
-class RawStdioServer:
-    """``specialize mcp`` as a subprocess, spoken to line by line."""
-
-    def __init__(self, workspace):
-        self.proc = subprocess.Popen([sys.executable, "-m", "specialize", "mcp"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=dict(os.environ, SPECIALIZE_WORKSPACE=str(workspace)))
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def send(self, text: str) -> None:
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def reply(self, timeout: float = 30) -> dict | None:
-        try:
-            return json.loads(self.lines.get(timeout=timeout))
-        except queue.Empty:
-            return None
-
-    def close(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+from tests.helpers.raw_stdio import RawStdioServer
 
 
 def nested(depth: int) -> str:
@@ -61,13 +25,8 @@ def call(request_id, arguments: str) -> str:
 
 @pytest.fixture()
 def server(workspace):
-    srv = RawStdioServer(workspace)
-    srv.send(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}))
-    assert srv.reply(timeout=120)["id"] == 0  # a loaded machine can take tens of seconds to start Python
-    srv.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-    yield srv
-    srv.close()
+    with RawStdioServer(workspace) as srv:
+        yield srv
 
 
 def test_every_bad_line_gets_a_json_rpc_error_and_the_server_keeps_serving(server):

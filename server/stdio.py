@@ -8,8 +8,9 @@ Over HTTP the same messages get a 400 with a JSON-RPC error.
 ``serve_stdio`` keeps the SDK's transport (it still owns file descriptors 0 and 1, so stray prints from
 libraries cannot corrupt the wire) and puts a thin filter between it and the server: every undecodable item
 becomes a JSON-RPC error written back at once. A line that is not JSON gets -32700 (id null); JSON that is not
-a JSON-RPC message, or a request too deep to decode, gets -32600 with the request's own id whenever that id
-can be read from the line, so the caller's pending request ends instead of timing out.
+a JSON-RPC message, or a request the SDK's parser refuses (too deep, a lone surrogate escape), gets -32600
+with the request's own id whenever that id can be read from the line, so the caller's pending request ends
+instead of timing out.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ def _top_level_id(line: str) -> str | int | None:
     return None
 
 
+def _is_json(line: str) -> bool:
+    """Whether Python's own parser (which accepts lone surrogate escapes) reads the line as JSON."""
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def error_for(item: Exception) -> JSONRPCError | None:
     """The JSON-RPC error that answers an item the transport could not decode, or None for a stray response."""
     if not isinstance(item, ValidationError):
@@ -75,12 +85,14 @@ def error_for(item: Exception) -> JSONRPCError | None:
     if first.get("type") == "json_invalid":
         line = raw if isinstance(raw, str) else ""
         reason = str((first.get("ctx") or {}).get("error") or first.get("msg") or "invalid JSON")
-        if "recursion limit" in reason:
+        if "recursion limit" in reason or _is_json(line):
+            # JSON the SDK's parser refuses (nesting past its limit, a lone surrogate escape): the request is
+            # refused as such, under its own id, so the caller is not left waiting
             return JSONRPCError(jsonrpc="2.0", id=_top_level_id(line), error=ErrorData(
                 code=INVALID_REQUEST,
-                message="Invalid request: the message nests deeper than the JSON parser allows (about 200 levels; "
-                        f"{reason}). Send flatter arguments.",
-            ))
+                message=f"Invalid request: the server's JSON parser refuses this message ({reason}). Nesting is "
+                        "limited to about 200 levels and strings must be valid Unicode (no lone surrogate "
+                        "escapes); send flatter arguments of valid text."))
         return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(
             code=PARSE_ERROR, message=f"Parse error: the line is not valid JSON ({reason}).",
             data={"line_start": line[:_SHOWN]}))

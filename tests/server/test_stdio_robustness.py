@@ -38,6 +38,7 @@ def test_every_bad_line_gets_a_json_rpc_error_and_the_server_keeps_serving(serve
         ('{"id": "s7", "method": "ping"}', "s7", -32600),  # no "jsonrpc" member
         (call(8, '{"job_id": %s}' % nested(200)), 8, -32600),  # the reported case
         (call("deep", '{"job_id": %s}' % nested(20_000)), "deep", -32600),  # too deep for json.loads as well
+        (call(12, '{"job_id": "\\ud800"}'), 12, -32600),  # a lone surrogate escape: valid JSON, refused by pydantic
     ]
     for line, want_id, want_code in cases:
         server.send(line)

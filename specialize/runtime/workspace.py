@@ -279,10 +279,11 @@ class PathArg:
     plain name (a hub model id, a bundled rubric) is also allowed there.
 
     The field's type carries this as metadata, so code and tests find every path argument from the params
-    models themselves (``path_fields``), and the field's validator refuses, while the arguments are validated,
-    what no tool could use: text no file system accepts (``check_path_text``: NUL bytes, over-long paths and
-    names), a folder where a file is expected and a file where a folder is expected. Confinement and existence
-    are checked by ``resolve_path`` in the tool, which raises the typed errors callers rely on.
+    models themselves (``path_fields``), and the field's validator refuses, while the arguments are validated
+    and before any work starts, what no tool may use: text no file system accepts (NUL bytes, over-long paths
+    and names), a path that leaves the workspace (``..``, absolute, ``~``, symlinks; reads may also use the
+    bundled references and ``SPECIALIZE_READ_ROOTS``), a folder where a file is expected and a file where a
+    folder is expected. Whether an input exists is left to the tool, which knows when it must.
     """
 
     access: Literal["read", "write"]
@@ -291,28 +292,32 @@ class PathArg:
 
 
 def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
+    """Refuse a path argument that no tool may use, before any work starts; the value itself is kept as given.
+
+    The refusals are the typed errors of ``resolve_path`` (``PathEscape``, ``InvalidInput``), raised as they are:
+    pydantic passes them through unchanged, so a Python caller, the CLI and the MCP adapter see the same error
+    whether it comes from here or from the tool.
+    """
     arg = info.field_name or "path"
     try:
-        check_path_text(value, arg=arg)
-        if spec.kind == "any":
-            return value
-        if spec.may_be_name and not looks_like_path(value):
-            return value
-        ws = workspace_root(create=False)
-        if not ws.is_dir():
-            return value
-        try:
-            path = resolve_path(value, arg=arg, for_write=spec.access == "write", root=ws)
-        except SpecializeError:
-            return value  # refused by the tool itself, with the typed error its callers expect
-        if spec.kind == "file" and path.is_dir():
-            raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a folder; a file is expected here.",
-                               fix="Pass the path of a file inside that folder.")
-        if spec.kind == "dir" and path.exists() and not path.is_dir():
-            raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a file; a folder is expected here.",
-                               fix="Pass a folder, or a new name for one.")
-    except SpecializeError as exc:  # a ValueError reaches the caller as a validation error naming the field
-        raise ValueError(str(exc)) from None
+        return _checked_path_field(value, arg, spec)
+    except SpecializeError as exc:
+        exc.details.setdefault("field", arg)  # lets an adapter report it as this field's validation error
+        raise
+
+
+def _checked_path_field(value: str, arg: str, spec: PathArg) -> str:
+    check_path_text(value, arg=arg)
+    ws = workspace_root(create=False)
+    if spec.may_be_name and not looks_like_path(value) and not os.path.lexists(ws / value):
+        return value  # a model name or hub id: the tool decides what it names
+    path = resolve_path(value, arg=arg, for_write=spec.access == "write", root=ws)
+    if spec.kind == "file" and path.is_dir():
+        raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a folder; a file is expected here.",
+                           fix="Pass the path of a file inside that folder.")
+    if spec.kind == "dir" and path.exists() and not path.is_dir():
+        raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a file; a folder is expected here.",
+                           fix="Pass a folder, or a new name for one.")
     return value
 
 

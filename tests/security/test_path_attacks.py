@@ -60,6 +60,10 @@ def valid_value(name: str, spec: PathArg, as_list: bool):
     return [value] if as_list else value
 
 
+def min_items(field) -> int:
+    return max([1] + [getattr(m, "min_length", 0) or 0 for m in field.metadata])
+
+
 def base_arguments(params_model) -> dict[str, typing.Any]:
     """The smallest otherwise-valid call: required fields filled, model calls pointed at a closed port."""
     paths = path_fields(params_model)
@@ -67,7 +71,10 @@ def base_arguments(params_model) -> dict[str, typing.Any]:
     for name, field in params_model.model_fields.items():
         if name in paths:
             if field.is_required():
-                args[name] = valid_value(name, *paths[name])
+                spec, as_list = paths[name]
+                args[name] = valid_value(name, spec, False)
+                if as_list:
+                    args[name] = [args[name]] * min_items(field)
         elif field.is_required():
             kind = str(field.annotation)
             args[name] = ["x"] if kind.startswith("list") else 1 if kind in ("<class 'int'>",) else "x"
@@ -102,16 +109,20 @@ def test_every_path_argument_of_every_tool_under_attack(workspace, tmp_path, mon
     outside.mkdir()
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))  # '~' lands here, so an escape through it is seen
+    monkeypatch.setenv("SPECIALIZE_CACHE_DIR", str(tmp_path / "cache"))  # the tool manifest cache is no escape
     prepare(workspace, outside)
     before = snapshot(outside, home)
 
     targets = []
     for spec in load_all().values():
         for name, (path_spec, as_list) in path_fields(spec.params).items():
-            targets.append((spec.name, name, path_spec, as_list, base_arguments(spec.params)))
+            # a list argument gets the attack as its last item, after enough valid ones to meet its minimum
+            pad = [valid_value(name, path_spec, False)] * (min_items(spec.params.model_fields[name]) - 1) \
+                if as_list else None
+            targets.append((spec.name, name, path_spec, pad, base_arguments(spec.params)))
     # job ids are not paths, yet they name folders under runs/: the same attacks apply to them
     for tool in ("job_status", "job_logs", "job_cancel"):
-        targets.append((tool, "job_id", PathArg("read", "dir"), False, {}))
+        targets.append((tool, "job_id", PathArg("read", "dir"), None, {}))
     assert len({t[:2] for t in targets}) >= 40, "the params models lost their path types"
 
     counts = {"tools": len({t[0] for t in targets}), "arguments": len(targets), "calls": 0, "escapes": 0,
@@ -120,7 +131,7 @@ def test_every_path_argument_of_every_tool_under_attack(workspace, tmp_path, mon
 
     async def go():
         async with Client(build_server()) as client:
-            for tool, arg, spec, as_list, base in targets:
+            for tool, arg, spec, pad, base in targets:
                 cases = attacks(spec, outside)
                 if tool.startswith("job_"):
                     cases = {"dotdot": "../x", "absolute": "/etc", "nul": "a\x00b", "long_5000": "x" * 5000,
@@ -130,7 +141,7 @@ def test_every_path_argument_of_every_tool_under_attack(workspace, tmp_path, mon
                     started = time.monotonic()
                     try:
                         res = await asyncio.wait_for(
-                            client.call_tool(tool, {**base, arg: [value] if as_list else value}), 30)
+                            client.call_tool(tool, {**base, arg: [*pad, value] if pad is not None else value}), 30)
                     except asyncio.TimeoutError:
                         counts["unanswered"] += 1
                         problems.append((tool, arg, label, "no answer in 30 s"))
@@ -147,7 +158,9 @@ def test_every_path_argument_of_every_tool_under_attack(workspace, tmp_path, mon
                         counts["unnamed"] += 1
                         problems.append((tool, arg, label, text[:200]))
 
+    started = time.monotonic()
     asyncio.run(go())
+    counts["seconds"] = round(time.monotonic() - started, 1)
     escaped = snapshot(outside, home) - before
     counts["escapes"] = len(escaped)
     with capsys.disabled():

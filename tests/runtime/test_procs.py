@@ -13,8 +13,6 @@ import time
 import psutil
 import pytest
 
-from specialize.runtime import procs
-
 
 def _gone(pids, timeout):
     deadline = time.monotonic() + timeout
@@ -56,7 +54,7 @@ def test_killing_a_generate_worker_ends_its_shards_and_their_requests(workspace)
     from specialize.tools.generate import GenerateBatchParams, generate_batch
 
     from specialize.runtime import jobs
-    from tests.helpers.fake_openai import FaultPlan, FakeOpenAIServer
+    from tests.helpers.fake_openai import FakeOpenAIServer, FaultPlan
     from tests.tools.test_generate import SCHEMA, teacher
 
     (workspace / "schema.json").write_text(json.dumps(SCHEMA))

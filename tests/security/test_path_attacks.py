@@ -15,8 +15,8 @@ import json
 import time
 import typing
 
-import pytest
 from mcp import Client
+from pydantic import TypeAdapter
 from specialize.server.app import build_server
 
 from specialize.runtime.catalog import load_all
@@ -75,9 +75,15 @@ def base_arguments(params_model) -> dict[str, typing.Any]:
                 args[name] = valid_value(name, spec, False)
                 if as_list:
                     args[name] = [args[name]] * min_items(field)
-        elif field.is_required():
-            kind = str(field.annotation)
-            args[name] = ["x"] if kind.startswith("list") else 1 if kind in ("<class 'int'>",) else "x"
+        elif field.is_required():  # the first plain value the field's own type accepts
+            check = TypeAdapter(field.rebuild_annotation())
+            for candidate in ("openai/x", 1, 1.0, ["x"], {}, True):
+                try:
+                    check.validate_python(candidate)
+                except ValueError:
+                    continue
+                args[name] = candidate
+                break
         if name in ("api_base", "judge_api_base"):
             args[name] = CLOSED_PORT
         if name == "max_retries":

@@ -19,7 +19,7 @@ from pydantic import Field
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import (InputFile, OutputDir, OutputFile, make_dirs, open_write, rel, resolve_path,
+from specialize.runtime.workspace import (InputFile, OutputDir, make_dirs, open_write, rel, resolve_path,
                                          write_text)
 
 SPLITS = ("train", "dev", "test")
@@ -36,7 +36,8 @@ class SplitDatasetParams(Params):
                                  "source, meta.customer).")
     group_near_duplicates: bool = Field(True, description="Also keep near-duplicate inputs in one split.")
     near_dup_threshold: float = Field(0.6, ge=0.3, le=1.0, description="Input Jaccard that makes two rows related.")
-    golden_path: OutputFile | None = Field(None, description="Locked golden set. If it exists, rows matching it are "
+    # read when it exists (a bundled set too), carved when it does not: the tool confines that write itself
+    golden_path: InputFile | None = Field(None, description="Locked golden set. If it exists, rows matching it are "
                                     "kept out of every split; if not and golden_size > 0, it is carved here.")
     golden_size: int = Field(0, ge=0, description="Rows to carve into a new golden set (whole groups).")
 

@@ -17,6 +17,22 @@ from specialize.runtime.catalog import ToolSpec
 from specialize.runtime.errors import SpecializeError
 
 
+class _ReadableRefusals:
+    """Mixed into the argument model: a typed refusal raised while the arguments are validated (a path argument
+    that leaves the workspace) becomes a validation error on that field, which the SDK shows the agent word for
+    word (any other exception during validation it reports as a bare crash)."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().model_validate(obj, *args, **kwargs)  # type: ignore[misc]
+        except SpecializeError as exc:
+            field = exc.details.get("field")
+            raise ValidationError.from_exception_data(cls.__name__, [{
+                "type": "value_error", "loc": (str(field),) if field else (), "input": None,
+                "ctx": {"error": str(exc)}}]) from exc
+
+
 def to_mcp_tool(spec: ToolSpec) -> Tool:
     def call(**kwargs: Any) -> Any:
         try:
@@ -44,7 +60,7 @@ def to_mcp_tool(spec: ToolSpec) -> Tool:
     )
     mcp_tool = Tool.from_function(call, name=spec.name, description=spec.description,
                                   annotations=annotations, structured_output=True)
-    args_model = type(f"{spec.params.__name__}Arguments", (spec.params, ArgModelBase),
+    args_model = type(f"{spec.params.__name__}Arguments", (_ReadableRefusals, spec.params, ArgModelBase),
                       {"__module__": spec.params.__module__})
     mcp_tool.fn_metadata.arg_model = args_model
     mcp_tool.parameters = spec.params.model_json_schema(by_alias=True)

@@ -44,8 +44,11 @@ def _stderr_logging() -> None:
 
 
 def run_stdio() -> None:
+    import anyio
+    from specialize.server.stdio import serve_stdio
+
     _stderr_logging()
-    build_server().run("stdio")
+    anyio.run(serve_stdio, build_server())
 
 
 def run_http(host: str, port: int, token: str | None) -> None:

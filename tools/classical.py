@@ -17,30 +17,30 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
+from specialize.tools.evaluate import (FailureBucket, HeadlineMetrics, LatencySummary, RunEvalParams,
+                                      RunEvalResult, TaskType, _summary, apply_task_card, load_eval_rows)
 
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
-from specialize.tools.evaluate import (FailureBucket, HeadlineMetrics, LatencySummary, RunEvalParams,
-                                      RunEvalResult, TaskType, _summary, apply_task_card, load_eval_rows)
+from specialize.runtime.workspace import InputFile, OutputFile, rel, resolve_path
 
 MODEL_REF = "classical:tfidf-logreg"
 
 
 class RunClassicalBaselineParams(Params):
-    train_path: str = Field(description="Training JSONL of chat rows {id, messages}; the user turn(s) are the "
+    train_path: InputFile = Field(description="Training JSONL of chat rows {id, messages}; the user turn(s) are the "
                                         "input and the last assistant message's JSON holds the labels.")
-    eval_set: str = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
+    eval_set: InputFile = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
                                       "message is the reference (as for run_eval).")
-    task_card: str | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
+    task_card: InputFile | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
                                                     "supplying task_type, schema, label_field and critical_fields "
                                                     "wherever these are not given.")
     task_type: TaskType | None = Field(None, description="How answers are scored, as for run_eval "
                                                          "(classification, extraction, json_extraction, json); "
                                                          "default from the task card, else extraction.")
-    schema_path: str | None = Field(None, description="JSON Schema of the answer: its enum, boolean and nullable "
+    schema_path: InputFile | None = Field(None, description="JSON Schema of the answer: its enum, boolean and nullable "
                                                       "string fields are the ones classified; also gives the "
                                                       "schema pass rate.")
     label_field: str | None = Field(None, description="JSON field holding the class label (classification "
@@ -51,7 +51,7 @@ class RunClassicalBaselineParams(Params):
                                                                     "its cost per request can be computed.")
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for the CIs.")
     seed: int = Field(0, description="Seed for the classifiers and the bootstrap.")
-    output: str | None = Field(None, description="Where to write the results JSON (default "
+    output: OutputFile | None = Field(None, description="Where to write the results JSON (default "
                                                  "evals/classical-<train>-<set>.json).")
 
 
@@ -117,7 +117,14 @@ def _slug(text: str) -> str:
 def build_results(p: RunClassicalBaselineParams, progress: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train, predict every eval item, score with run_eval's metric code; returns (document, extras)."""
     from specialize.evaluation import classical, stats
-    from specialize.evaluation.metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
+    from specialize.evaluation.metrics import (
+        PRIMARY,
+        aggregate,
+        check_label_field,
+        failure_buckets,
+        length_bucket,
+        score_example,
+    )
 
     r = _resolved(p)
     task_type = "extraction" if r.task_type == "json_extraction" else r.task_type
@@ -138,6 +145,7 @@ def build_results(p: RunClassicalBaselineParams, progress: Any = None) -> tuple[
     if not rows:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
                            fix="Each row needs messages ending with the assistant reference.")
+    check_label_field(rows, r.label_field)
     train = classical.read_training_rows(train_path)
     model = classical.fit(train, schema, fields, seed=p.seed)
     if progress is not None:

@@ -17,18 +17,18 @@ from pydantic import Field
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
+from specialize.runtime.workspace import InputFile, OutputDir, make_dirs, open_write, rel, resolve_path, write_text
 
 
 class CompareModelsParams(Params):
-    results: list[str] = Field(min_length=1, description="run_eval results JSON files, one per model, on the same "
-                                                         "eval set.")
+    results: list[InputFile] = Field(min_length=1, description="run_eval results JSON files, one per model, on "
+                                     "the same eval set.")
     names: list[str] | None = Field(None, description="Display names in the same order (default: model refs).")
-    judgments: str | None = Field(None, description="judgments.json from run_pairwise_judge over these models.")
+    judgments: InputFile | None = Field(None, description="judgments.json from run_pairwise_judge over these models.")
     hosting: dict[str, str] = Field(default_factory=dict, description="Hosting per model name (e.g. 'API', "
                                                                       "'self-hosted on 1x L4'); guessed if absent.")
     title: str = Field("Model comparison", description="Report title.")
-    output_dir: str = Field("reports/compare", description="Folder for report.md and the plots.")
+    output_dir: OutputDir = Field("reports/compare", description="Folder for report.md and the plots.")
 
 
 class CompareModelsResult(Result):

@@ -22,7 +22,7 @@ from specialize.assess.thresholds import default, defaults, spend_band, threshol
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import InputFile, OutputDir, rel, resolve_path
 from specialize.tools.assess import MODEL_SIZES, AssessParams, NextTool, TaskType, assess
 from specialize.tools.training_cost import SourceRef, TrainingCostParams, training_cost
 
@@ -71,8 +71,9 @@ class DecideParams(Params):
                                          "model's task metric the routed system must keep (overrides quality_bar).")
     quality_retained: Num | None = Field(None, description="Your estimate of the specialist's quality as a share of "
                                          "the frontier's (0-1), when there are no eval results.")
-    frontier_eval: str | None = Field(None, description="run_eval results JSON of the frontier model on a dev set.")
-    small_eval: str | None = Field(None, description="run_eval results JSON of a small model (prompted, or the "
+    frontier_eval: InputFile | None = Field(None, description="run_eval results JSON of the frontier model on a "
+                                            "dev set.")
+    small_eval: InputFile | None = Field(None, description="run_eval results JSON of a small model (prompted, or the "
                                    "trained specialist) on the same items; with frontier_eval, measures quality.")
     frontier_share: Num | None = Field(None, description="Share of requests you plan to keep on the frontier "
                                        "model (hybrid routing), 0-1; the quality bar can raise it.")
@@ -98,7 +99,7 @@ class DecideParams(Params):
     samples: int = Field(4000, ge=200, le=100_000, description="Draws for the payback range.")
     seed: int = Field(0, description="Seed for the draws and the bootstrap.")
     write_memo: bool = Field(True, description="Write decision.md and its plots under output_dir.")
-    output_dir: str = Field("decisions", description="Workspace folder for decision.md and the plots.")
+    output_dir: OutputDir = Field("decisions", description="Workspace folder for decision.md and the plots.")
 
 
 class OpenQuestion(Result):

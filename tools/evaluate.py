@@ -29,27 +29,28 @@ from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import make_dirs, rel, resolve_path, workspace_root, write_text
+from specialize.runtime.workspace import (InputDir, InputFile, NameOrPath, OutputFile, make_dirs, rel, resolve_path,
+                                         workspace_root, write_text)
 
 TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
 
 
 class RunEvalParams(Params):
-    model: str = Field(description="Model reference: a litellm string (openai/..., with api_base for a local "
+    model: NameOrPath = Field(description="Model reference: a litellm string (openai/..., with api_base for a local "
                                    "server), a local Hugging Face folder, a .gguf file, or embedded:smollm2-135m.")
-    eval_set: str = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
+    eval_set: InputFile = Field(description="Eval set JSONL of chat rows {id, messages, meta}; the last assistant "
                                       "message is the reference.")
     task_type: TaskType = Field("extraction", description="How answers are scored: classification, extraction "
                                                           "(json_extraction is the same), json or tool_call.")
-    task_card: str | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
+    task_card: InputFile | None = Field(None, description="A task.yaml (e.g. builtin:tasks/support-triage/task.yaml) "
                                                     "supplying task_type, schema, label_field and critical_fields "
                                                     "wherever these are not given.")
-    adapter: str | None = Field(None, description="LoRA adapter folder applied to a local Hugging Face model.")
+    adapter: InputDir | None = Field(None, description="LoRA adapter folder applied to a local Hugging Face model.")
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server for litellm models.")
     system_prompt: str | None = Field(None, description="System prompt (text, or a path to a .txt/.md file) put "
                                                         "before each conversation, replacing any system message; "
                                                         "the 'better prompt' baseline.")
-    schema_path: str | None = Field(None, description="JSON Schema file the answers must satisfy "
+    schema_path: InputFile | None = Field(None, description="JSON Schema file the answers must satisfy "
                                                       "(schema pass rate; the schema 'constrained' decodes to).")
     constrained: bool = Field(False, description="Constrain decoding to the answer schema (schema_path or the task "
                                                  "card's): llama.cpp models sample under a grammar built from it, "
@@ -58,7 +59,8 @@ class RunEvalParams(Params):
     few_shot_k: int = Field(0, ge=0, le=64, description="Solved examples from few_shot_path shown before each item "
                                                         "as earlier user/assistant turns, taken in turn across the "
                                                         "label field's values.")
-    few_shot_path: str | None = Field(None, description="Training JSONL (chat rows) the few-shot examples come from; "
+    few_shot_path: InputFile | None = Field(None, description="Training JSONL (chat rows) the few-shot examples "
+                                            "come from; "
                                                         "refused if it shares an id or an input with the eval set.")
     label_field: str | None = Field(None, description="JSON field holding the class label (classification metrics).")
     critical_fields: list[str] = Field(default_factory=list, description="Fields that must be right "
@@ -78,7 +80,8 @@ class RunEvalParams(Params):
                                                                    "the cores).")
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for the CIs.")
     seed: int = Field(0, description="Seed for the bootstrap.")
-    output: str | None = Field(None, description="Where to write the results JSON (default evals/<model>-<set>.json).")
+    output: OutputFile | None = Field(None, description="Where to write the results JSON (default "
+                                      "evals/<model>-<set>.json).")
     background: bool | None = Field(None, description="Run as a job: true, false, or null = when the set has more "
                                                       "than job_threshold rows.")
     job_threshold: int = Field(200, ge=1, description="Row count above which a null 'background' starts a job.")
@@ -244,7 +247,14 @@ def _slug(text: str) -> str:
 def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     """The work of run_eval (in process); returns the results document and writes it to disk."""
     from specialize.evaluation import stats
-    from specialize.evaluation.metrics import PRIMARY, aggregate, failure_buckets, length_bucket, score_example
+    from specialize.evaluation.metrics import (
+        PRIMARY,
+        aggregate,
+        check_label_field,
+        failure_buckets,
+        length_bucket,
+        score_example,
+    )
     from specialize.evaluation.models import load_model
     from specialize.llm.structured import UNCONSTRAINED, schema_sha256
 
@@ -255,6 +265,7 @@ def evaluate(p: RunEvalParams, progress: Any = None) -> dict[str, Any]:
     if not rows:
         raise InvalidInput(f"No usable rows in {p.eval_set} ({len(rejected)} rejected).",
                            fix="Each row needs messages ending with the assistant reference.")
+    check_label_field(rows, p.label_field)
     validator = None
     schema: dict[str, Any] | None = None
     if p.schema_path:

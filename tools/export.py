@@ -31,7 +31,7 @@ from specialize.runtime import jobs, registry, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput, JobError, NotFound, UpstreamError
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import FileStem, rel, resolve_path
+from specialize.runtime.workspace import FileStem, InputFile, NameOrPath, rel, resolve_path
 
 FTYPES = {"f16": 1, "q8_0": 7, "q5_k_m": 17, "q4_k_m": 15}  # llama_ftype values (llama.h)
 PROBES = [  # always checked in the round trip, next to the golden conversations
@@ -44,11 +44,11 @@ PROBES = [  # always checked in the round trip, next to the golden conversations
 
 
 class ExportGgufParams(Params):
-    source: str = Field(description="A training run folder (with run.json and adapter/), its job id, or a plain "
+    source: NameOrPath = Field(description="A training run folder (with run.json and adapter/), its job id, or a plain "
                         "Hugging Face model folder to export without an adapter.")
     quants: list[str] = Field(default_factory=lambda: ["q8_0", "q4_k_m"], min_length=1,
                               description="GGUF types to write, any of: f16, q8_0, q5_k_m, q4_k_m.")
-    golden_path: str | None = Field(None, description="Golden JSONL (chat rows, last message = reference answer) "
+    golden_path: InputFile | None = Field(None, description="Golden JSONL (chat rows, last message = reference answer) "
                                     "to re-evaluate every file on; without it only stop checks run.")
     max_golden_rows: int | None = Field(None, ge=1, description="Use at most this many golden rows.")
     primary_metric: Literal["auto", "exact", "json_field"] = Field(
@@ -65,7 +65,7 @@ class ExportGgufParams(Params):
                              "repeat_penalty 1.05.")
     system_prompt: str | None = Field(None, description="SYSTEM line for the Modelfile, if the task uses one.")
     task_description: str | None = Field(None, description="One paragraph for the model card's Task section.")
-    eval_reports: list[str] = Field(default_factory=list, description="JSON reports (run_eval, judge) whose "
+    eval_reports: list[InputFile] = Field(default_factory=list, description="JSON reports (run_eval, judge) whose "
                                     "top-level 'metrics' the model card cites.")
     keep_merged: bool = Field(True, description="Keep the merged Hugging Face folder next to the GGUF files.")
 

@@ -33,9 +33,14 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
+from specialize.runtime.workspace import (InputFile, OutputDir, OutputFile, make_dirs, open_write, rel, resolve_path,
+                                         write_text)
 
 JOB_MIN_REQUESTS = 50
+# One call renders and holds every prompt of its plan: about 0.1 ms and a few KB each. These limits keep a
+# worker's plan to a couple of seconds and tens of MB, and let the call itself refuse a huge plan at once.
+MAX_PLAN_REQUESTS = 20_000
+MAX_PLAN_CELLS = 10_000
 DEFAULT_TEMPLATE = "builtin:prompts/generate_rows.j2"
 
 
@@ -49,22 +54,23 @@ class GenerateBatchParams(Params):
     model: str = Field(description="Teacher model as a litellm string (e.g. 'openai/gpt-4o-mini', "
                        "'anthropic/claude-...'); its API key is read from the environment, never passed here.")
     api_base: str | None = Field(None, description="OpenAI-compatible base URL (local llama.cpp server, proxy).")
-    plan_path: str | None = Field(None, description="YAML plan, or a task.yaml with a generation_plan section "
+    plan_path: InputFile | None = Field(None, description="YAML plan, or a task.yaml with a generation_plan section "
                                   "(cells, difficulty_guide, languages, required_edge_cases, negative_constraints); "
                                   "its description and schema are used unless given here.")
     task_description: str | None = Field(None, description="What the small model must do (overrides the plan's).")
-    schema_path: str | None = Field(None, description="JSON Schema file of the output contract (overrides the plan's).")
+    schema_path: InputFile | None = Field(None, description="JSON Schema file of the output contract (overrides "
+                                          "the plan's).")
     cells: list[PlanCell] = Field(default_factory=list, description="Explicit plan cells (category, difficulty, "
                                   "count); added to the plan file's cells.")
     categories: list[str] = Field(default_factory=list, description="With difficulties and rows_per_cell: a full grid.")
     difficulties: list[str] = Field(default_factory=list, description="Difficulty labels for the grid.")
-    rows_per_cell: int = Field(0, ge=0, description="Rows per category x difficulty cell of the grid.")
+    rows_per_cell: int = Field(0, ge=0, le=1_000_000, description="Rows per category x difficulty cell of the grid.")
     required_edge_cases: list[str] = Field(default_factory=list, description="Edge cases to work in; spread "
                                            "round-robin over the requests.")
     negative_constraints: list[str] = Field(default_factory=list, description="Things rows must never do.")
-    seed_examples_path: str | None = Field(None, description="JSONL of hand-written rows; up to 3 are shown in "
+    seed_examples_path: InputFile | None = Field(None, description="JSONL of hand-written rows; up to 3 are shown in "
                                            "each prompt as shape references.")
-    template_path: str = Field(DEFAULT_TEMPLATE, description="jinja2 prompt template (its sha256 goes into "
+    template_path: InputFile = Field(DEFAULT_TEMPLATE, description="jinja2 prompt template (its sha256 goes into "
                                "every row's provenance).")
     system_prompt: str | None = Field(None, description="System message to put at the start of every row.")
     rows_per_request: int = Field(5, ge=1, le=100, description="Rows asked for in one request.")
@@ -80,8 +86,8 @@ class GenerateBatchParams(Params):
     max_retries: int = Field(6, ge=0, le=30, description="Retries per request on 429/5xx/timeouts.")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
     seed: int = Field(0, description="Plan seed: request seeds, edge-case spread and row ids derive from it.")
-    out_dir: str = Field("data/generated", description="Folder for batch_NNN.jsonl and its companions.")
-    resume_batch: str | None = Field(None, description="Continue an interrupted plan into this batch file "
+    out_dir: OutputDir = Field("data/generated", description="Folder for batch_NNN.jsonl and its companions.")
+    resume_batch: OutputFile | None = Field(None, description="Continue an interrupted plan into this batch file "
                                      "(e.g. data/generated/batch_003.jsonl); finished requests are skipped.")
     as_job: bool = Field(False, description="Run as a background job (automatic above 50 requests).")
 
@@ -106,7 +112,8 @@ class GenerateBatchResult(InlineOrJob):
     requests: int = Field(description="Requests the plan needs.")
     rows: int = Field(0, description="Rows written to the batch so far.")
     rejected: int = Field(0, description="Rejected records written so far.")
-    failed_requests: int = Field(0, description="Requests that failed after retries (re-run to retry them).")
+    failed_requests: int = Field(0, description="Requests that failed after retries or whose answer held no usable "
+                                 "row (resume_batch, or a re-run, asks them again).")
     skipped_requests: int = Field(0, description="Requests already finished in an earlier run (resume).")
     template_sha256: str = Field(description="sha256 of the prompt template.")
     usage: Usage = Field(default_factory=Usage, description="Calls, cache hits, retries, tokens and cost.")
@@ -140,25 +147,63 @@ def load_plan_cells(path: Path) -> list[dict[str, Any]]:
 
 
 def _grid(cells: list[Any], categories: list[str], difficulties: list[str], per_cell: int) -> list[dict[str, Any]]:
+    grid = len(categories) * len(difficulties) if per_cell else 0
+    if len(cells) + grid > MAX_PLAN_CELLS:
+        raise InvalidInput(
+            f"The plan has {len(cells) + grid:,} cells ({len(cells):,} listed + {len(categories):,} categories x "
+            f"{len(difficulties):,} difficulties); one plan holds at most {MAX_PLAN_CELLS:,}.",
+            fix="Use fewer categories or difficulties per plan, or split the plan over several calls.")
     out = [PlanCell.model_validate(c).model_dump() if not isinstance(c, PlanCell) else c.model_dump() for c in cells]
     if categories and difficulties and per_cell:
         out += [{"category": c, "difficulty": d, "count": per_cell} for c in categories for d in difficulties]
     return out
 
 
-def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
-    """Every request of the plan (cell, n, seed, rendered messages), the template's sha256, and the plan."""
-    import jinja2
+def plan_cells(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The plan's cells (plan file first, then the arguments) and the plan file's settings.
 
+    Refuses, before anything is rendered, a plan larger than one call may run (``MAX_PLAN_REQUESTS``).
+    """
     plan: dict[str, Any] = {}
     if params.plan_path:
         plan = load_plan_file(resolve_path(params.plan_path, arg="plan_path", must_exist=True))
+    try:
+        file_per_cell = int(plan.get("rows_per_cell") or 0)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"plan_path: rows_per_cell {plan.get('rows_per_cell')!r} is not a whole number.",
+                           fix="Write rows_per_cell as a whole number.") from exc
     cells = _grid(plan.get("cells") or [], plan.get("categories") or [], plan.get("difficulties") or [],
-                  int(plan.get("rows_per_cell") or 0))
+                  file_per_cell)
     cells += _grid(params.cells, params.categories, params.difficulties, params.rows_per_cell)
     if not cells:
         raise InvalidInput("The plan has no cells.", fix="Pass cells, a categories x difficulties grid with "
                            "rows_per_cell, or a plan_path whose plan has cells.")
+    per = params.rows_per_request
+    requests = sum(-(-c["count"] // per) for c in cells)
+    if requests > MAX_PLAN_REQUESTS:
+        rows = sum(c["count"] for c in cells)
+        at_most = -(-rows // 100)
+        raise InvalidInput(
+            f"The plan needs {requests:,} requests ({rows:,} rows at rows_per_request {per}); one generate_batch "
+            f"call runs at most {MAX_PLAN_REQUESTS:,} requests (rows_per_cell, cells and rows_per_request set "
+            "the size).",
+            fix=(f"Split the plan over {-(-requests // MAX_PLAN_REQUESTS):,} or more calls, each with a smaller "
+                 "rows_per_cell or fewer cells (every call writes its own batch file)"
+                 + (f", or raise rows_per_request (at 100 rows per request this plan needs {at_most:,} requests)"
+                    if per < 100 else "") + "."))
+    return cells, plan
+
+
+def build_requests(params: GenerateBatchParams, *, limit: int | None = None
+                   ) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+    """Every request of the plan (cell, n, seed, rendered messages), the template's sha256, and the plan.
+
+    ``limit`` stops after that many requests: enough to check the template, schema and description when the
+    plan itself runs later in a job.
+    """
+    import jinja2
+
+    cells, plan = plan_cells(params)
     description = params.task_description or plan.get("task_description")
     if not description:
         raise InvalidInput("No task description.", fix="Pass task_description or a plan with a description.")
@@ -190,6 +235,8 @@ def build_requests(params: GenerateBatchParams) -> tuple[list[dict[str, Any]], s
         batches = math.ceil(cell["count"] / params.rows_per_request)
         left = cell["count"]
         for b in range(batches):
+            if limit is not None and len(reqs) >= limit:
+                break
             n = min(params.rows_per_request, left)
             left -= n
             idx = len(reqs)
@@ -292,7 +339,8 @@ class _Writer:
         self.progress = progress
         self.planned = planned_rows
 
-    def finish(self, req: dict[str, Any], res: Any) -> None:
+    def finish(self, req: dict[str, Any], res: Any) -> bool:
+        """Write what one request produced; True when it is done (it produced rows)."""
         from specialize.data.formats import dumps_line
         from specialize.llm.textjson import extract_objects
         from specialize.runtime.errors import UpstreamError
@@ -301,7 +349,7 @@ class _Writer:
         rows: list[dict[str, Any]] = []
         rejects: list[dict[str, Any]] = []
         base = {"request_index": req["index"], "category": req["category"], "difficulty": req["difficulty"],
-                "seed": req["seed"], "created_at": now}
+                "seed": req["seed"], "plan_sha256": self.plan_sha, "created_at": now}
         if isinstance(res, UpstreamError):
             rejects.append({**base, "reason": "upstream_error", "error": str(res)[:500], "raw": None})
         else:
@@ -329,13 +377,16 @@ class _Writer:
                 rows.append(row)
             if not objs and not bad:
                 rejects.append({**base, "reason": "no_json_rows_in_answer", "raw": res.text[:2000]})
+        # A request is done when it produced rows. A failed call, or an answer with no usable row, stays undone:
+        # a resume (or a re-run, once the caller drops the cached answer) asks again.
+        finished = bool(rows)
         with self.lock:
             with open_write(self.batch, "a", arg="out_dir", encoding="utf-8") as fh:
                 fh.writelines(dumps_line(r) + "\n" for r in rows)
             if rejects:
                 with open_write(self.rej_path, "a", arg="out_dir", encoding="utf-8") as fh:
                     fh.writelines(dumps_line(r) + "\n" for r in rejects)
-            if not isinstance(res, UpstreamError):  # failed requests stay undone, so a re-run retries them
+            if finished:
                 with open_write(self.done_path, "a", arg="out_dir", encoding="utf-8") as fh:
                     fh.write(json.dumps({"key": req["key"], "index": req["index"], "rows": len(rows)}) + "\n")
             else:
@@ -344,6 +395,7 @@ class _Writer:
             self.rejected += len(rejects)
             if self.progress:
                 self.progress(self.rows, self.planned, message=f"{self.rows}/{self.planned} rows")
+        return finished
 
 
 def _unwrap_rows(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -359,6 +411,37 @@ def _unwrap_rows(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _count(path: Path) -> int:
     return sum(1 for _ in open(path, "rb")) if path.exists() else 0
+
+
+def _drop_retried(path: Path, retry: set[int], plan_sha: str, *, arg: str) -> int:
+    """Remove the records of requests that are about to run again; returns the number of records left.
+
+    A resumed plan re-asks the requests that failed or gave no usable row. Their earlier reject records (and
+    any rows a killed run wrote before marking the request done) would otherwise stay in the files and in the
+    counts beside the new outcome. Records of another plan written into the same file are kept.
+    """
+    if not path.exists():
+        return 0
+    kept = dropped = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(path, "rb") as src, open_write(tmp, "wb", arg=arg) as out:
+        for line in src:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = None
+            if isinstance(rec, dict):
+                where = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else rec
+                if where.get("request_index") in retry and where.get("plan_sha256", plan_sha) == plan_sha:
+                    dropped += 1
+                    continue
+            out.write(line)
+            kept += 1
+    if dropped:
+        tmp.replace(path)  # rename replaces the name itself, never a file a link points to
+    else:
+        tmp.unlink()
+    return kept
 
 
 def _next_batch(out_dir: Path) -> Path:
@@ -377,20 +460,24 @@ def generate_batch(params: GenerateBatchParams, *, progress=None) -> GenerateBat
     created_at); unparsable answers go to batch_NNN.rejected.jsonl. Plans above 50 requests (or as_job=true)
     run as a job; resume_batch continues an interrupted plan. API keys come only from the environment.
     """
-    reqs, tpl_sha, _ = build_requests(params)
+    cells, _ = plan_cells(params)
+    n_requests = sum(-(-c["count"] // params.rows_per_request) for c in cells)
+    to_job = params.as_job or n_requests > JOB_MIN_REQUESTS
+    # a job renders its own plan: the call renders one request, to refuse a broken template or schema at once
+    first, tpl_sha, _ = build_requests(params, limit=1 if to_job else None)
     out_dir = resolve_path(params.out_dir, arg="out_dir", for_write=True)
     make_dirs(out_dir, arg="out_dir")
     batch = resolve_path(params.resume_batch, arg="resume_batch", for_write=True) if params.resume_batch \
         else _next_batch(out_dir)
     open_write(batch, "a", arg="resume_batch" if params.resume_batch else "out_dir").close()
-    if params.as_job or len(reqs) > JOB_MIN_REQUESTS:
+    if to_job:
         from specialize.tools.job_tools import to_handle
 
         payload = params.model_copy(update={"as_job": False, "resume_batch": rel(batch)})
         h = to_handle(jobs.start_job("generate_batch", "specialize.tools.generate:generate_worker", payload))
         return GenerateBatchResult(job_id=h.job_id, run_dir=h.run_dir, state=h.state, batch_path=rel(batch),
                                    rejected_path=rel(batch.with_name(batch.stem + ".rejected.jsonl")),
-                                   planned_rows=sum(r["n"] for r in reqs), requests=len(reqs),
+                                   planned_rows=sum(c["count"] for c in cells), requests=n_requests,
                                    template_sha256=tpl_sha)
     return run_plan(params, batch, progress=progress)
 
@@ -425,7 +512,11 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
     todo = [r for r in reqs if r["key"] not in done]
     for r in reqs:
         r["response_format"], r["mode"] = _row_format(params, r["output_schema"], r["n"])
-    writer = _Writer(batch, params, tpl_sha, info["plan_sha256"], progress, planned, _count(batch))
+    retry = {r["index"] for r in todo}
+    arg = "resume_batch" if params.resume_batch else "out_dir"
+    _drop_retried(batch.with_name(batch.stem + ".rejected.jsonl"), retry, info["plan_sha256"], arg=arg)
+    rows_before = _drop_retried(batch, retry, info["plan_sha256"], arg=arg)
+    writer = _Writer(batch, params, tpl_sha, info["plan_sha256"], progress, planned, rows_before)
     client = LLMClient(api_base=params.api_base, concurrency=params.concurrency, max_retries=params.max_retries,
                        timeout_s=params.timeout_s, processes=params.processes)
     chat_reqs = [ChatRequest(model=params.model, messages=r["messages"], temperature=params.temperature,
@@ -433,7 +524,11 @@ def run_plan(params: GenerateBatchParams, batch: Path, *, progress: Any = None) 
                  for r in todo]
     modes = sorted({r["mode"] for r in reqs})
     decoding_mode = modes[0] if len(modes) == 1 else "mixed: " + ", ".join(modes)
-    client.chat_many(chat_reqs, on_done=lambda i, res: writer.finish(todo[i], res))
+    def on_done(i: int, res: Any) -> None:
+        if not writer.finish(todo[i], res) and not isinstance(res, Exception):
+            client.forget(chat_reqs[i])  # an unusable answer is not kept: the next run asks the teacher again
+
+    client.chat_many(chat_reqs, on_done=on_done)
     st = client.stats
     usage = Usage(requests=st.requests, http_calls=st.http_calls, cache_hits=st.cache_hits, retries=st.retries,
                   failures=st.failures, prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,

@@ -22,18 +22,20 @@ from specialize.runtime import jobs, registry, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import make_dirs, rel, resolve_path, write_text
+from specialize.runtime.workspace import InputFile, NameOrFile, OutputDir, make_dirs, rel, resolve_path, write_text
+
+COUNT_INLINE_MAX_BYTES = 16 * 1024 * 1024  # response files read in the call to count judge calls; above: a job
 
 
 class RunPairwiseJudgeParams(Params):
-    responses: list[str] = Field(min_length=2, description="Two or more response files, one per model: run_eval "
+    responses: list[InputFile] = Field(min_length=2, description="Two or more response files, one per model: run_eval "
                                                            "results JSON, or JSONL rows {id, prompt, response}.")
     names: list[str] | None = Field(None, description="Display names for the models, in the same order "
                                                       "(default: the model refs in the files).")
     judge_model: str = Field(description="Judge model as a litellm string (e.g. openai/gpt-4.1, or openai/NAME "
                                          "with api_base for a local server).")
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server for the judge.")
-    rubric: str = Field("general", description="Bundled rubric (general, code, customer_support, summarization) "
+    rubric: NameOrFile = Field("general", description="Bundled rubric (general, code, customer_support, summarization) "
                                                "or a path to a rubric YAML.")
     task: str | None = Field(None, description="One line naming the task, shown to the judge.")
     pairs: Literal["all", "vs_first"] = Field("all", description="Compare every pair of models, or each model "
@@ -48,13 +50,13 @@ class RunPairwiseJudgeParams(Params):
                                               "machine) is constrained to the verdict schema, a hosted judge "
                                               "gets JSON-schema or JSON-object mode where litellm supports it.")
     max_tokens: int = Field(512, ge=16, le=8192, description="Completion token limit per judgment.")
-    human_labels: str | None = Field(None, description="JSONL of human verdicts {id, model_a, model_b, verdict} "
+    human_labels: InputFile | None = Field(None, description="JSONL of human verdicts {id, model_a, model_b, verdict} "
                                                        "for a subset, to validate the judge.")
     agreement_threshold: float = Field(0.8, ge=0, le=1, description="Judge-human agreement below this adds a "
                                                                     "warning to the report.")
     bootstrap_resamples: int = Field(1000, ge=1000, le=100_000, description="Bootstrap resamples for CIs.")
     seed: int = Field(0, description="Seed for the bootstrap.")
-    output_dir: str | None = Field(None, description="Folder for judgments.json and report.md "
+    output_dir: OutputDir | None = Field(None, description="Folder for judgments.json and report.md "
                                                      "(default judgments/<hash>).")
     background: bool | None = Field(None, description="Run as a job: true, false, or null = when more than "
                                                       "job_threshold judge calls are needed.")
@@ -324,6 +326,9 @@ def run_pairwise_judge(params: RunPairwiseJudgeParams, *, progress=None) -> RunP
     cached, so a rerun makes no calls. Large runs start a job.
     """
     background = params.background
+    if background is None:  # counting the calls means reading every file: bulky inputs go to a job at once
+        sizes = [resolve_path(r, arg="responses", must_exist=True).stat().st_size for r in params.responses]
+        background = True if sum(sizes) > COUNT_INLINE_MAX_BYTES else None
     if background is None:
         from specialize.evaluation import judging
 

@@ -31,7 +31,7 @@ from specialize.runtime import registry, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import InputFile, rel, resolve_path
 
 Status = Literal["pass", "fail", "not_measured"]
 
@@ -52,17 +52,17 @@ class SafetyRates(Params):
 
 
 class ReleaseGateParams(Params):
-    candidate: str = Field(description="run_eval results JSON of the candidate on the task (golden) set.")
-    current: str | None = Field(None, description="run_eval results JSON of the current production model on the "
+    candidate: InputFile = Field(description="run_eval results JSON of the candidate on the task (golden) set.")
+    current: InputFile | None = Field(None, description="run_eval results JSON of the current production model on the "
                                                   "same set.")
     metric: str | None = Field(None, description="Task metric to compare (default: the results' primary metric).")
     margin: float = Field(0.01, ge=0, lt=1, description="Required gain over current, as a fraction (0.01 = 1 pt); "
                                                         "the gate tests gain > margin, not gain > 0.")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="One-sided significance level of the test of gain > "
                                                          "margin.")
-    regression_candidate: str | None = Field(None, description="Candidate's run_eval results on the regression "
+    regression_candidate: InputFile | None = Field(None, description="Candidate's run_eval results on the regression "
                                                                "suite.")
-    regression_current: str | None = Field(None, description="Current model's results on the regression suite "
+    regression_current: InputFile | None = Field(None, description="Current model's results on the regression suite "
                                                              "(then only its passes can regress).")
     approved_regressions: list[str] = Field(default_factory=list, description="Regression item ids accepted "
                                                                               "explicitly (e.g. by the PM).")
@@ -71,17 +71,17 @@ class ReleaseGateParams(Params):
     max_capability_drop: float = Field(2.0, ge=0, description="Largest allowed drop on a capability check, "
                                                               "in points.")
     safety: SafetyRates | None = Field(None, description="Refusal rates on harmful and benign prompt sets.")
-    format_results: str | None = Field(None, description="run_eval results on a format set (default: the "
+    format_results: InputFile | None = Field(None, description="run_eval results on a format set (default: the "
                                                          "candidate results).")
     min_format_validity: float = Field(0.98, ge=0, le=1, description="Minimum schema (else parse) pass rate.")
     max_cost_per_request_usd: float | None = Field(None, ge=0, description="Cost budget per request in USD.")
-    frontier: str | None = Field(None, description="run_eval results JSON of a frontier API model on the same "
+    frontier: InputFile | None = Field(None, description="run_eval results JSON of a frontier API model on the same "
                                                    "set, for the ship-over-frontier rule.")
     frontier_quality_ratio: float = Field(0.95, gt=0, le=1, description="Share of frontier quality needed when "
                                                                         "much cheaper.")
     frontier_cost_ratio: float = Field(5.0, ge=1, description="How many times cheaper than the frontier counts "
                                                               "as much cheaper.")
-    baselines: list[str] = Field(default_factory=list, description="run_eval-format results of the cheaper "
+    baselines: list[InputFile] = Field(default_factory=list, description="run_eval-format results of the cheaper "
                                  "alternatives on the same eval set (better prompt, schema-constrained decoding, "
                                  "few-shot, run_classical_baseline, ...). The candidate must beat each one on "
                                  "the task metric (same paired test as task_metric, margin 0); any that did as "
@@ -95,7 +95,7 @@ class ReleaseGateParams(Params):
                                      "eval set), and list the items that regressed since it, by id.")
     record_ship: bool = Field(True, description="Record a ship decision in the workspace registry as the shipped "
                                                 "version, with copies of its results files; false for a dry run.")
-    judgments: str | None = Field(None, description="judgments.json from run_pairwise_judge with the candidate "
+    judgments: InputFile | None = Field(None, description="judgments.json from run_pairwise_judge with the candidate "
                                   "as the first model. Its verdicts count only when the run validated the judge "
                                   "(human_labels) and the judge passed its agreement threshold.")
     judge_validation: str | None = Field(None, description="People's validation of the judge: the id of a judge "

@@ -27,11 +27,11 @@ from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import rel, resolve_path
+from specialize.runtime.workspace import InputFile, OutputFile, rel, resolve_path
 
 
 class OpenReviewParams(Params):
-    source: str | None = Field(None, description="The artifact to review: kind 'judge': the judgments.json "
+    source: InputFile | None = Field(None, description="The artifact to review: kind 'judge': the judgments.json "
                                                  "run_pairwise_judge wrote; 'rows': a generate_batch batch file or "
                                                  "validate_rows' accepted.jsonl / rejected.jsonl; 'failures': the "
                                                  "results JSON run_eval wrote. Leave empty to reopen review_id.")

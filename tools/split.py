@@ -21,14 +21,15 @@ from pydantic import Field
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import make_dirs, open_write, rel, resolve_path, write_text
+from specialize.runtime.workspace import (InputFile, OutputDir, make_dirs, open_write, rel, resolve_path,
+                                         write_text)
 
 SPLITS = ("train", "dev", "test")
 
 
 class SplitDatasetParams(Params):
-    input_path: str = Field(description="JSONL of accepted rows (e.g. data/validated/x/accepted.jsonl).")
-    out_dir: str | None = Field(None, description="Folder for train/dev/test.jsonl (default data/splits/<name>).")
+    input_path: InputFile = Field(description="JSONL of accepted rows (e.g. data/validated/x/accepted.jsonl).")
+    out_dir: OutputDir | None = Field(None, description="Folder for train/dev/test.jsonl (default data/splits/<name>).")
     ratios: list[float] | None = Field(None, description="train, dev, test shares; default 0.8/0.1/0.1, or "
                                        "0.7/0.15/0.15 below small_threshold rows.")
     small_threshold: int = Field(1000, ge=0, description="Below this many rows the small-set ratios apply.")
@@ -41,7 +42,8 @@ class SplitDatasetParams(Params):
                                       "related and stay in one split; below validate_rows's near-duplicate "
                                       "threshold so that rows closer than unrelated ones but not copies also "
                                       "stay together.")
-    golden_path: str | None = Field(None, description="Locked golden set. If it exists, rows matching it are "
+    # read when it exists (a bundled set too), carved when it does not: the tool confines that write itself
+    golden_path: InputFile | None = Field(None, description="Locked golden set. If it exists, rows matching it are "
                                     "kept out of every split; if not and golden_size > 0, it is carved here.")
     golden_size: int = Field(0, ge=0, description="Rows to carve into a new golden set (whole groups).")
 

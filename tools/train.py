@@ -19,7 +19,7 @@ from specialize.runtime import jobs
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput, JobError
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import resolve_path
+from specialize.runtime.workspace import InputFile, NameOrFile, NameOrPath, resolve_path
 from specialize.training.recipe import DEFAULT_RECIPE, Recipe
 
 ENTRIES = {"train_qlora": "specialize.training.sft:run_sft", "train_dpo": "specialize.training.dpo:run_dpo"}
@@ -27,13 +27,14 @@ LAUNCHED = "specialize.training.launch:run_launched"
 
 
 class TrainCommon(Params):
-    dataset: str = Field(description="Training data: a JSONL file in the workspace (chat rows for train_qlora, "
+    dataset: InputFile = Field(description="Training data: a JSONL file in the workspace (chat rows for train_qlora, "
                                      "preference pairs for train_dpo).")
-    eval_dataset: str | None = Field(None, description="Held-out JSONL of the same shape: eval loss every "
+    eval_dataset: InputFile | None = Field(None, description="Held-out JSONL of the same shape: eval loss every "
                                                        "eval_steps, and early stopping when the recipe asks for it.")
-    base_model: str = Field("embedded:smollm2-135m", description="Base model: 'embedded:smollm2-135m', a Hugging "
+    base_model: NameOrPath = Field("embedded:smollm2-135m", description="Base model: 'embedded:smollm2-135m', a "
+                                   "Hugging "
                             "Face model folder, a .gguf file (dequantized once), or a hub id (needs network).")
-    recipe: str = Field(DEFAULT_RECIPE, description="Recipe YAML laid over the defaults "
+    recipe: NameOrFile = Field(DEFAULT_RECIPE, description="Recipe YAML laid over the defaults "
                                                      "(builtin:recipes/default.yaml).")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Recipe keys to change for this run, e.g. "
                                       "{\"lora_r\": 8, \"max_steps\": 200}; unknown keys are refused.")

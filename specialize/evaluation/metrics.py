@@ -66,6 +66,37 @@ def _tool(obj: Any) -> tuple[str | None, dict[str, Any]]:
     return name, args if isinstance(args, dict) else {}
 
 
+def check_label_field(rows: list[dict[str, Any]], label_field: str | None) -> None:
+    """Refuse a ``label_field`` that some references do not hold.
+
+    A reference without the field would be scored as label ``None``, and a model that leaves the field out
+    too would match it: a missing field scored accuracy 1.0. So every reference must be a JSON object with that
+    member (``null`` counts as a value), checked before any answer is generated.
+    """
+    if not label_field:
+        return
+    missing: list[str] = []
+    keys: Counter[str] = Counter()
+    for row in rows:
+        ref, _ = parse_json(str(row.get("reference", "")))
+        if isinstance(ref, dict):
+            keys.update(ref.keys())
+        if not isinstance(ref, dict) or label_field not in ref:
+            missing.append(str(row.get("id")))
+    if not missing:
+        return
+    from specialize.runtime.errors import InvalidInput
+
+    seen = ", ".join(repr(k) for k, _ in keys.most_common(8)) or "none: the references are not JSON objects"
+    which = "none of the" if len(missing) == len(rows) else f"{len(missing)} of the {len(rows)}"
+    raise InvalidInput(
+        f"Argument 'label_field' ({label_field!r}): {which} eval references hold that field (e.g. ids "
+        f"{', '.join(missing[:5])}); scoring would compare missing labels and count them as right. Fields the "
+        f"references have: {seen}.",
+        fix="Name the field that holds the class label, fix the rows that lack it, or leave label_field out "
+            "for a plain-text label.")
+
+
 def score_example(task_type: str, pred_text: str | None, ref_text: str, *, label_field: str | None,
                   critical_fields: list[str], validator: Any = None) -> dict[str, Any]:
     """Per-example scores and the error type of the first thing that went wrong (None when correct)."""

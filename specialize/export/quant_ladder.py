@@ -243,6 +243,9 @@ def recommend(reference: dict[str, Any], files: dict[str, dict[str, Any]], metri
 
 
 def _main(argv: list[str]) -> None:
+    from specialize.runtime.procs import die_with_parent
+
+    die_with_parent()  # the measuring child ends with the export that waits for it
     kind, model, rows_path, out_path, max_new = argv
     rows = json.loads(Path(rows_path).read_text())
     res = generate_rows(kind, model, rows, int(max_new))

@@ -62,6 +62,9 @@ class ResponseCache:
     def put(self, key: str, value: dict[str, Any]) -> None:
         self._conn().execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def forget(self, key: str) -> None:
+        self._conn().execute("DELETE FROM responses WHERE key = ?", (key,))
+
 
 def _status_of(exc: BaseException) -> int | None:
     code = getattr(exc, "status_code", None)
@@ -324,6 +327,11 @@ class LLMClient:
 
     def chat(self, req: ChatRequest) -> ChatResponse:
         return _run_sync(self.achat(req))
+
+    def forget(self, req: ChatRequest) -> None:
+        """Drop a request's cached answer (one the caller found unusable), so asking again reaches the model."""
+        if self.cache is not None:
+            self.cache.forget(req.cache_key(self.api_base))
 
 
 def _run_sync(coro: Any) -> Any:

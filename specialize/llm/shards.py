@@ -51,10 +51,13 @@ def _encode(res: ChatResponse | UpstreamError) -> tuple[str, Any]:
 
 
 def _worker(client_cls: type, client_kwargs: dict[str, Any], reqs: list[ChatRequest], slots: list[int],
-            conn: Any) -> None:
+            conn: Any, parent_pid: int | None = None) -> None:
     import signal
 
+    from specialize.runtime.procs import die_with_parent
+
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a job's cancel (SIGTERM to its group) stops workers at once
+    die_with_parent(parent_pid)  # a parent killed on its own takes its shards with it: no unread provider calls
     client = client_cls(**client_kwargs)  # its own cache connection: a SQLite handle must not cross a fork
     client.processes = 1
 
@@ -93,7 +96,7 @@ def chat_sharded(
         recv, send = ctx.Pipe(duplex=False)
         kwargs = {**client.settings(), "concurrency": per_worker[k]}
         proc = ctx.Process(target=_worker, args=(type(client), kwargs, [reqs[j] for j in share],
-                                                       [slots[j] for j in share], send),
+                                                       [slots[j] for j in share], send, os.getpid()),
                            daemon=True, name=f"llm-shard-{k}")
         proc.start()
         send.close()

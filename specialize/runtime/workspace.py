@@ -16,13 +16,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ValidationInfo
 
-from specialize.runtime.errors import InvalidInput, NotFound, PathEscape
+from specialize.runtime.errors import InvalidInput, NotFound, PathEscape, SpecializeError
 
 ENV_WORKSPACE = "SPECIALIZE_WORKSPACE"
 ENV_READ_ROOTS = "SPECIALIZE_READ_ROOTS"
@@ -267,3 +268,99 @@ def _stem_field(value: str, info: ValidationInfo) -> str:
 
 FileStem = Annotated[str, AfterValidator(_stem_field)]
 """A params field naming a file the tool creates: checked by ``check_stem`` while the arguments are validated."""
+
+
+# -- path fields of params models ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathArg:
+    """What a params field holding a path expects: read or written, a file, a folder or either, and whether a
+    plain name (a hub model id, a bundled rubric) is also allowed there.
+
+    The field's type carries this as metadata, so code and tests find every path argument from the params
+    models themselves (``path_fields``), and the field's validator refuses, while the arguments are validated
+    and before any work starts, what no tool may use: text no file system accepts (NUL bytes, over-long paths
+    and names), a path that leaves the workspace (``..``, absolute, ``~``, symlinks; reads may also use the
+    bundled references and ``SPECIALIZE_READ_ROOTS``), a folder where a file is expected and a file where a
+    folder is expected. Whether an input exists is left to the tool, which knows when it must.
+    """
+
+    access: Literal["read", "write"]
+    kind: Literal["file", "dir", "any"] = "any"
+    may_be_name: bool = False
+
+
+def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
+    """Refuse a path argument that no tool may use, before any work starts; the value itself is kept as given.
+
+    The refusals are the typed errors of ``resolve_path`` (``PathEscape``, ``InvalidInput``), raised as they are:
+    pydantic passes them through unchanged, so a Python caller, the CLI and the MCP adapter see the same error
+    whether it comes from here or from the tool.
+    """
+    arg = info.field_name or "path"
+    try:
+        return _checked_path_field(value, arg, spec)
+    except SpecializeError as exc:
+        exc.details.setdefault("field", arg)  # lets an adapter report it as this field's validation error
+        raise
+
+
+def _checked_path_field(value: str, arg: str, spec: PathArg) -> str:
+    check_path_text(value, arg=arg)
+    ws = workspace_root(create=False)
+    if spec.may_be_name and not looks_like_path(value) and not os.path.lexists(ws / value):
+        return value  # a model name or hub id: the tool decides what it names
+    path = resolve_path(value, arg=arg, for_write=spec.access == "write", root=ws)
+    if spec.kind == "file" and path.is_dir():
+        raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a folder; a file is expected here.",
+                           fix="Pass the path of a file inside that folder.")
+    if spec.kind == "dir" and path.exists() and not path.is_dir():
+        raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a file; a folder is expected here.",
+                           fix="Pass a folder, or a new name for one.")
+    return value
+
+
+def _path_type(spec: PathArg) -> Any:
+    return Annotated[str, spec, AfterValidator(lambda v, info: _check_path_field(v, info, spec))]
+
+
+InputFile = _path_type(PathArg("read", "file"))
+"""A file the tool reads (inside the workspace, the bundled references or ``SPECIALIZE_READ_ROOTS``)."""
+InputDir = _path_type(PathArg("read", "dir"))
+"""A folder the tool reads."""
+InputPath = _path_type(PathArg("read", "any"))
+"""A file or a folder the tool reads."""
+OutputFile = _path_type(PathArg("write", "file"))
+"""A file the tool writes, inside the workspace."""
+OutputDir = _path_type(PathArg("write", "dir"))
+"""A folder the tool writes into, inside the workspace."""
+NameOrPath = _path_type(PathArg("read", "any", may_be_name=True))
+"""A name (a litellm model string, a hub id, a bundled rubric) or a path to read; text written as a path is
+resolved and confined like any path."""
+NameOrFile = _path_type(PathArg("read", "file", may_be_name=True))
+"""A name or the path of a file to read (a rubric, a recipe)."""
+
+
+def path_fields(model: type[BaseModel]) -> dict[str, tuple[PathArg, bool]]:
+    """Every path field of a params model: name -> (its ``PathArg``, whether it holds a list of paths)."""
+    out: dict[str, tuple[PathArg, bool]] = {}
+    for name, field in model.model_fields.items():
+        found = _find_path_arg(field.annotation, field.metadata)
+        if found is not None:
+            out[name] = found
+    return out
+
+
+def _find_path_arg(annotation: Any, metadata: list[Any], in_list: bool = False) -> tuple[PathArg, bool] | None:
+    for item in metadata:
+        if isinstance(item, PathArg):
+            return item, in_list
+    if get_origin(annotation) is Annotated:
+        base, *extra = get_args(annotation)
+        return _find_path_arg(base, extra, in_list)
+    for arg in get_args(annotation):
+        found = _find_path_arg(arg, [], in_list or get_origin(annotation) in (list, tuple, set))
+        if found is not None:
+            return found
+    return None

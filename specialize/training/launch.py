@@ -19,6 +19,7 @@ from typing import Any
 
 from specialize.runtime.errors import JobError
 from specialize.runtime.jobs import JobCancelled, JobContext
+from specialize.runtime.procs import die_with_parent, preexec_die_with_parent
 
 
 def run_launched(raw: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
@@ -26,7 +27,10 @@ def run_launched(raw: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     command = next(c for c in commands if c and not c.startswith("#"))
     env = dict(os.environ, SPECIALIZE_JOB_RESUME="1" if ctx.resume else "0")
     ctx.log(f"launching: {command}")
-    proc = subprocess.Popen(shlex.split(command), env=env, start_new_session=True)
+    # its own session, so a cancel can stop the whole launch tree; and SIGTERM when this worker dies, so a worker
+    # killed on its own does not leave the ranks training
+    proc = subprocess.Popen(shlex.split(command), env=env, start_new_session=True,
+                            preexec_fn=preexec_die_with_parent())
     try:
         while proc.poll() is None:
             if ctx.cancel_requested():
@@ -53,6 +57,7 @@ class _QuietContext(JobContext):
 
 
 def main(run_dir: str) -> None:
+    die_with_parent(sig=signal.SIGTERM)  # a rank ends with the launcher that started it
     path = Path(run_dir)
     job = json.loads((path / "job.json").read_text())
     job["resume"] = os.environ.get("SPECIALIZE_JOB_RESUME") == "1"

@@ -4,13 +4,21 @@ Prints tables; asserts nothing. Coverage is computed exactly where the interval 
 (binomial and multinomial sums over every outcome); the old bootstrap intervals are computed once per
 outcome with the same code the project used, so those figures are exact for that seed too.
 
-    nice -n 15 .venv/bin/python bench/bench_stats.py [--n 20 50] [--resamples 1000]
+The paired grid (``--grid-n``) prints, per n, the worst and mean coverage over a dense grid of true
+(p_gain, p_loss) and the expected width averaged over that grid, for Tango's asymptotic interval and the
+exact unconditional one the library uses up to ``stats.EXACT_CI_MAX_N`` items (``secs``: CPU seconds to
+compute every outcome's interval). The slow part is the exact intervals at n = 50 (about two CPU minutes).
+Measured (step 0.01, 5,778 true pairs): the exact interval's worst coverage 0.9548 / 0.9517 / 0.9514 / 0.9503
+at n = 10 / 20 / 30 / 50, Tango's 0.900 / 0.901 / 0.860 / 0.896; expected width 6-12% above Tango's.
+
+    nice -n 15 .venv/bin/python bench/bench_stats.py [--n 20 50] [--resamples 1000] [--grid-n 10 20 30 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,27 +59,64 @@ def _cells(n: int) -> tuple[np.ndarray, np.ndarray]:
     return w[keep], l[keep]
 
 
-def win_rates(ns: list[int], resamples: int) -> None:
-    from scipy.stats import multinomial
+def _trinomial(n: int, g: np.ndarray, l: np.ndarray, w: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Probability of every (gains, losses) outcome (columns) under every true (p_gain, p_loss) (rows)."""
+    from scipy.special import gammaln, xlogy
 
+    log_cells = gammaln(n + 1) - gammaln(w + 1) - gammaln(t + 1) - gammaln(n - w - t + 1)
+    return np.exp(log_cells[None] + xlogy(w[None], g[:, None]) + xlogy(t[None], l[:, None])
+                  + xlogy((n - w - t)[None], np.maximum(1 - g - l, 0.0)[:, None]))
+
+
+def win_rates(ns: list[int], resamples: int) -> None:
     from specialize.evaluation import stats
 
-    grid = [(0.45, 0.35), (0.7, 0.1), (0.9, 0.05), (0.95, 0.0), (0.98, 0.0), (0.9, 0.0)]
-    print("\nWin rate (ties as half) and paired pass-rate difference, 95% interval: exact coverage")
+    grid = [(0.45, 0.35), (0.7, 0.1), (0.9, 0.05), (0.95, 0.0), (0.98, 0.0), (0.99, 0.0), (0.9, 0.0)]
+    print("\nWin rate (ties as half) and paired pass-rate difference, 95% interval: exact coverage at chosen cells")
     print(f"{'n':>4} {'method':<28}" + "".join(f"{f'{w}/{t}':>10}" for w, t in grid) + "   (p_win/p_loss)")
     for n in ns:
         w, l = _cells(n)
         old = np.array([_old_percentile(np.r_[np.ones(a), np.zeros(b), np.full(n - a - b, 0.5)], resamples)
                         for a, b in zip(w, l)])
-        new = stats.paired_proportion_diff(w, l, np.full(w.shape, n))
+        full = np.full(w.shape, n)
+        tango = stats.paired_proportion_diff(w, l, full, method="tango")
+        exact = stats.paired_proportion_diff(w, l, full, method="exact")
+        pw, pl = np.array([g for g, _ in grid]), np.array([t for _, t in grid])
+        pmf = _trinomial(n, pw, pl, w, l)
+        truth = (0.5 + (pw - pl) / 2)[:, None]
         for name, lo, hi in (("before: percentile bootstrap", old[:, 0], old[:, 1]),
-                             ("after: Tango score", 0.5 + new["low"] / 2, 0.5 + new["high"] / 2)):
-            row = []
-            for pw, pl in grid:
-                pmf = multinomial.pmf(np.stack([w, l, n - w - l], 1), n, [pw, pl, 1 - pw - pl])
-                truth = 0.5 + (pw - pl) / 2
-                row.append(pmf[(lo <= truth + 1e-12) & (truth - 1e-12 <= hi)].sum())
+                             ("Tango score", 0.5 + tango["low"] / 2, 0.5 + tango["high"] / 2),
+                             ("after: exact unconditional", 0.5 + exact["low"] / 2, 0.5 + exact["high"] / 2)):
+            row = (pmf * ((lo[None] <= truth + 1e-12) & (truth - 1e-12 <= hi[None]))).sum(axis=1)
             print(f"{n:>4} {name:<28}" + "".join(f"{c:>10.3f}" for c in row))
+
+
+def paired_grid(ns: list[int], step: float) -> None:
+    """Exact coverage and expected width of Tango's and the exact interval over a dense grid of true rates."""
+    from specialize.evaluation import stats
+
+    values = np.unique(np.round(np.r_[np.arange(0, 1 + 1e-9, step), [0.001, 0.002, 0.005, 0.995, 0.998, 0.999]], 6))
+    g, l = (a.ravel() for a in np.meshgrid(values, values, indexing="ij"))
+    keep = g + l <= 1 + 1e-9
+    g, l = g[keep], np.minimum(l[keep], 1 - g[keep])
+    d = (g - l)[:, None]
+    print(f"\nPaired difference (and win rate), 95% interval over {len(g)} true (p_gain, p_loss) pairs "
+          f"(step {step:g} plus rates within 0.005 of the edges): exact coverage and expected width")
+    print(f"{'n':>4} {'method':<28}{'min cov':>9}  {'where (p_gain, p_loss)':<24}{'mean cov':>9}{'< 0.95':>8}"
+          f"{'< 0.94':>8}{'mean width':>11}{'secs':>7}")
+    for n in ns:
+        w, t = _cells(n)
+        pmf = _trinomial(n, g, l, w, t)
+        for method in ("tango", "exact"):
+            start = time.process_time()
+            r = stats.paired_proportion_diff(w, t, np.full(w.shape, n), method=method)
+            secs = time.process_time() - start
+            cov = (pmf * ((r["low"][None] <= d + 1e-12) & (d - 1e-12 <= r["high"][None]))).sum(axis=1)
+            width = pmf @ (r["high"] - r["low"])
+            i = int(np.argmin(cov))
+            label = {"tango": "Tango score (asymptotic)", "exact": "exact unconditional"}[method]
+            print(f"{n:>4} {label:<28}{cov[i]:>9.4f}  {f'({g[i]:.3f}, {l[i]:.3f})':<24}{cov.mean():>9.4f}"
+                  f"{(cov < 0.95).mean():>8.3f}{(cov < 0.94).mean():>8.3f}{width.mean():>11.4f}{secs:>7.1f}")
 
 
 def gate_type_one(n: int) -> None:
@@ -129,11 +174,14 @@ def ties(n: int, trials: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, nargs="+", default=[20, 50])
+    ap.add_argument("--grid-n", type=int, nargs="+", default=[10, 20, 30, 50])
+    ap.add_argument("--grid-step", type=float, default=0.01)
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--gate-n", type=int, default=300)
     a = ap.parse_args()
     pass_rates(a.n, a.resamples)
     win_rates(a.n, a.resamples)
+    paired_grid(a.grid_n, a.grid_step)
     gate_type_one(a.gate_n)
     family_wise(3, 60, 2000)
     family_wise(5, 60, 2000)

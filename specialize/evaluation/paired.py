@@ -75,9 +75,11 @@ def gain_test(a: dict[str, Any], b: dict[str, Any], metric: str, *, margin: floa
     """Gain of ``a`` over ``b`` on ``metric`` and its test, both on the items the two results share.
 
     One-sided (default): H0 gain <= margin against H1 gain > margin; ``ci_low`` is the matching one-sided
-    lower bound (the test rejects at ``alpha`` exactly when ``ci_low`` > margin). Two-sided (margin 0 only):
-    H0 no difference. Pass/fail metrics use Tango's score test and interval; macro_f1 a paired bootstrap
-    (p = share of resampled gains at or below the margin). Returns None for a metric with neither.
+    lower bound (for pass/fail metrics ``ci_low`` > margin implies p <= ``alpha``; the exact p is not monotone
+    in the margin, so an outcome with p just under ``alpha`` can still have ``ci_low`` a little below it). Two-sided (margin 0 only):
+    H0 no difference. Pass/fail metrics use the exact test ordered by Tango's statistic and the exact paired
+    interval built from the same tests; macro_f1 a paired bootstrap (p = share of resampled gains at or below
+    the margin). Returns None for a metric with neither.
     The caller checks the eval sets first (``require_same_eval_set``).
     """
     if metric not in PER_ITEM and metric != "macro_f1":

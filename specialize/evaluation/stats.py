@@ -6,8 +6,12 @@ Which interval where, chosen by measured coverage (``bench/bench_stats.py`` prin
   (statsmodels ``proportion_confint(method="beta")``). It is the one method whose coverage stays at or above
   nominal at every rate, 0 and 1 included; Wilson dips to about 85% next to the edges at n = 10-50.
 * a difference between two systems' pass/fail rates on the same items, and a pairwise win rate (ties as
-  half): Tango's score interval for paired proportions. A win rate with ties as half is 0.5 + (W - L) / 2n,
-  the same quantity as a paired difference whose gains are wins and whose losses are losses.
+  half): the exact unconditional interval for paired proportions, which inverts two one-sided exact tests
+  ordered by Tango's score statistic (the release gate's margin test is one of them). Its exact coverage
+  stays at or above 95% over the whole grid of true rates at n = 10-50, edges included; Tango's asymptotic
+  interval dips to about 86% within a few items of the edges at any n, so it is used only above
+  EXACT_CI_MAX_N items, for speed. A win rate with ties as half is 0.5 + (W - L) / 2n, the same quantity as
+  a paired difference whose gains are wins and whose losses are losses.
 * any other statistic (macro-F1, mean judge scores): the percentile bootstrap, vectorised over an index matrix
   (what ``scipy.stats.bootstrap(..., method="percentile")`` computes).
 
@@ -26,6 +30,11 @@ VERDICT_SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 SMALL_N = 30  # below this many items a result carries a small-sample warning
 CLOPPER_PEARSON = "Clopper-Pearson exact binomial interval"
 TANGO = "Tango score interval for paired proportions"
+EXACT_CI = ("exact unconditional interval for paired proportions (two one-sided Tango-ordered exact tests, "
+            "nuisance maximised)")
+EXACT_CI_MAX_N = 1000  # above this many items the paired interval is Tango's asymptotic one (speed)
+EXACT_MAX_N = 2000  # above this many items the margin test uses the normal approximation
+_NUISANCE_GRID = 200  # discordance values over which exact p-values take their maximum
 PERCENTILE = "percentile bootstrap"
 
 
@@ -81,30 +90,146 @@ def _tango_root(gains: Any, losses: Any, n: Any, target: float, iters: int = 60)
     return (lo + hi) / 2
 
 
-def paired_proportion_diff(gains: Any, losses: Any, n: Any, *, confidence: float = 0.95) -> dict[str, Any]:
-    """Tango's score interval for the difference of two paired pass rates, (gains - losses) / n.
+def _nuisance_grid(delta: Any) -> np.ndarray:
+    """Discordance values (share of items where exactly one system passes) allowed under gain = delta.
+
+    The discordance runs from |delta| (no item goes the other way) to 1; the grid, one row per delta, is
+    denser near |delta|, where tail probabilities change fastest, and includes |delta| itself.
+    """
+    a = np.abs(np.asarray(delta, dtype=float))[..., None]
+    return a + (1 - a) * np.linspace(0.0, 1.0, _NUISANCE_GRID + 1) ** 2
+
+
+def _exact_upper_p(gains: np.ndarray, losses: np.ndarray, n: int, delta: np.ndarray) -> np.ndarray:
+    """Exact unconditional p of H0 gain <= delta for each (gains, losses, delta) row, vectorised over rows.
+
+    The outcomes at least as extreme as the observed one are those with Tango's statistic at least as large.
+    For a fixed discordant count k the statistic grows with the gains, so that set is gains >= b_min(k)
+    (found by binary search); given k the gains are binomial with p = p(gain) / discordance, and k is
+    binomial in n with p = discordance. The p-value is the largest tail probability over the nuisance grid.
+    """
+    from scipy.special import betainc, gammaln, xlogy
+
+    b0, c0, d = (np.asarray(v, dtype=float).reshape(-1) for v in (gains, losses, delta))
+    k = np.arange(n + 1, dtype=float)
+    z0 = _tango_z(b0, c0, n, d)[:, None] - 1e-9
+    lo, hi = np.zeros((len(d), n + 1)), np.tile(k + 1, (len(d), 1))
+    for _ in range(int(np.ceil(np.log2(n + 2))) + 1):
+        mid = np.minimum(np.floor((lo + hi) / 2), k)
+        ok = _tango_z(mid, k - mid, n, d[:, None]) >= z0
+        busy = lo < hi
+        hi, lo = np.where(busy & ok, mid, hi), np.where(busy & ~ok, mid + 1, lo)
+    b_min = lo[:, None, :]  # k + 1 where no split of k discordant items is as extreme
+    psi = _nuisance_grid(d)[:, :, None]
+    log_k = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    pmf_k = np.exp(log_k + xlogy(k, psi) + xlogy(n - k, 1 - psi))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.clip(np.where(psi > 0, (psi + d[:, None, None]) / (2 * psi), 0.5), 0.0, 1.0)
+    shape = np.broadcast_shapes(pmf_k.shape, b_min.shape)
+    b_min, share = np.broadcast_to(b_min, shape), np.broadcast_to(share, shape)
+    tail = (b_min <= 0).astype(float)
+    # P(Binomial(k, share) >= b_min) = I_share(b_min, k - b_min + 1); skipped where k itself is negligible
+    todo = (b_min >= 1) & (b_min <= k) & (pmf_k > 1e-16)
+    kk = np.broadcast_to(k, shape)[todo]
+    tail[todo] = betainc(b_min[todo], kk - b_min[todo] + 1, share[todo])
+    return np.minimum((pmf_k * tail).sum(axis=-1).max(axis=-1), 1.0)
+
+
+_BISECT_STEPS = 18  # halvings of [-1, estimate]: limits to within 8e-6, rounded outward
+_SCAN, _SCAN_STEP = 16, 0.0025  # probes below a limit for gains the test still keeps (its p is not monotone)
+
+
+def _bisect_kept(gains: np.ndarray, losses: np.ndarray, n: int, tail: float, lo: np.ndarray, hi: np.ndarray,
+                 steps: int) -> np.ndarray:
+    """Halve [lo, hi] ``steps`` times, keeping lo rejected and hi kept; returns lo."""
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        kept = _exact_upper_p(gains, losses, n, mid) > tail
+        lo, hi = np.where(kept, lo, mid), np.where(kept, mid, hi)
+    return lo
+
+
+def _exact_lower_limit(gains: np.ndarray, losses: np.ndarray, n: int, tail: float) -> np.ndarray:
+    """The smallest gain the one-sided exact test at level ``tail`` keeps, per row.
+
+    Bisection finds a point where the test switches from rejecting to keeping. The exact p-value is not
+    monotone in the gain, so the kept gains can have gaps just below that point; the limit then moves down to
+    the lowest kept gain found by probing ``_SCAN`` points below it, and the search repeats from there.
+    """
+    est = (gains - losses) / n
+    low = _bisect_kept(gains, losses, n, tail, np.full(est.shape, -1.0), est.astype(float), _BISECT_STEPS)
+    rows = np.arange(len(est))
+    for _ in range(5):
+        probe = np.maximum(low[rows, None] - _SCAN_STEP * np.arange(1, _SCAN + 1), -1.0)
+        kept = (_exact_upper_p(np.repeat(gains[rows], _SCAN), np.repeat(losses[rows], _SCAN), n, probe.ravel())
+                > tail).reshape(probe.shape) & (probe > -1.0)
+        again = kept.any(axis=1)
+        if not again.any():
+            break
+        rows, probe, kept = rows[again], probe[again], kept[again]
+        deepest = probe[np.arange(len(rows)), _SCAN - 1 - np.argmax(kept[:, ::-1], axis=1)]
+        low[rows] = _bisect_kept(gains[rows], losses[rows], n, tail, np.maximum(deepest - _SCAN_STEP, -1.0),
+                                 deepest, 10)
+    return np.where(est <= -1, -1.0, low)  # low is never inside the kept region: rounding widens
+
+
+def exact_paired_interval(gains: Any, losses: Any, n: int, *, confidence: float = 0.95) -> tuple[Any, Any]:
+    """Exact unconditional interval for p(gain) - p(loss), inverting two one-sided tests at (1 - level) / 2.
+
+    Each limit is where the Tango-ordered exact test (the margin test's own construction) stops rejecting;
+    its coverage cannot fall below the level except through the finite nuisance grid. Arrays of outcomes
+    with one ``n`` work too; each distinct outcome is computed once.
+    """
+    b, c = np.asarray(gains), np.asarray(losses)
+    tail = (1 - confidence) / 2
+    pairs, inverse = np.unique(np.stack([b.reshape(-1), c.reshape(-1)]), axis=1, return_inverse=True)
+    pb, pc = pairs[0].astype(float), pairs[1].astype(float)
+    rows_b, rows_c = np.r_[pb, pc], np.r_[pc, pb]  # the upper limit is minus the mirrored outcome's lower one
+    chunk = max(1, 2_000_000 // ((_NUISANCE_GRID + 1) * (int(n) + 1)))  # bounds the working arrays' memory
+    limits = np.concatenate([_exact_lower_limit(rows_b[i:i + chunk], rows_c[i:i + chunk], int(n), tail)
+                             for i in range(0, len(rows_b), chunk)])
+    low, high = limits[:len(pb)][inverse.reshape(-1)], -limits[len(pb):][inverse.reshape(-1)]
+    if b.ndim == 0:
+        return float(low[0]), float(high[0])
+    return low.reshape(b.shape), high.reshape(b.shape)
+
+
+def paired_proportion_diff(gains: Any, losses: Any, n: Any, *, confidence: float = 0.95,
+                           method: str = "auto") -> dict[str, Any]:
+    """Interval for the difference of two paired pass rates, (gains - losses) / n.
 
     ``gains``: items only the first system passes; ``losses``: items only the second passes; ``n``: all
-    paired items. Arrays work too (every value then becomes an array), which the coverage checks use.
+    paired items. ``method``: ``exact`` (the exact unconditional interval, ``exact_paired_interval``),
+    ``tango`` (Tango's asymptotic score interval) or ``auto``: exact up to EXACT_CI_MAX_N items, Tango above.
+    Tango's interval alone covers only about 86% at some rates within a few items of the edges, at any n
+    (``bench/bench_stats.py``). Arrays work too (every value then becomes an array), which the coverage
+    checks use; the exact method then needs one common n.
     """
     from scipy.stats import norm
 
-    z = norm.ppf(1 - (1 - confidence) / 2)
     b, c, m = (np.asarray(v) for v in (gains, losses, n))
+    if method not in ("auto", "exact", "tango"):
+        raise ValueError("method must be 'auto', 'exact' or 'tango'")
     if np.any(m <= 0):
         return {"estimate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0, "gains": 0,
-                "losses": 0, "confidence": confidence, "method": TANGO,
+                "losses": 0, "confidence": confidence, "method": EXACT_CI if method != "tango" else TANGO,
                 "warnings": ["no paired items: the difference is undefined"]}
-    low, high = _tango_root(b, c, m, z), _tango_root(b, c, m, -z)
+    n_max = int(np.max(m))
+    exact = method == "exact" or (method == "auto" and n_max <= EXACT_CI_MAX_N)
+    if exact:
+        if np.ptp(m) != 0:
+            raise ValueError("the exact paired interval takes one common n for an array of outcomes")
+        low, high = exact_paired_interval(b, c, n_max, confidence=confidence)
+        name = EXACT_CI
+    else:
+        z = norm.ppf(1 - (1 - confidence) / 2)
+        low, high = _tango_root(b, c, m, z), _tango_root(b, c, m, -z)
+        name = TANGO
     est = (b - c) / m
     if est.ndim == 0:
         return {"estimate": float(est), "low": float(low), "high": float(high), "n": int(m), "gains": int(b),
-                "losses": int(c), "confidence": confidence, "method": TANGO, "warnings": small_n_warning(int(m))}
-    return {"estimate": est, "low": low, "high": high, "n": m, "confidence": confidence, "method": TANGO}
-
-
-EXACT_MAX_N = 2000  # above this many items the margin test uses the normal approximation
-_NUISANCE_GRID = 200
+                "losses": int(c), "confidence": confidence, "method": name, "warnings": small_n_warning(int(m))}
+    return {"estimate": est, "low": low, "high": high, "n": m, "confidence": confidence, "method": name}
 
 
 def _cells(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,62 +239,45 @@ def _cells(n: int) -> tuple[np.ndarray, np.ndarray]:
     return b[keep], c[keep]
 
 
-def _null_cell_logpmf(b: np.ndarray, c: np.ndarray, n: int, margin: float) -> Any:
-    """Log-probability of each (gains, losses) cell under H0 gain = margin, one row per discordance value.
+def exact_tail_pvalues(n: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both one-sided exact unconditional p-values at gain = ``delta`` for every outcome with n items.
 
-    The discordance (share of items where exactly one system passes) is the nuisance; its grid is denser
-    near its smallest possible value, the margin itself, where the normal approximation is worst.
+    Outcomes are ordered by Tango's statistic; the upper p of an outcome is the largest probability, over the
+    nuisance grid, of an outcome with a statistic at least as large under gain = delta (Suissa-Shuster), the
+    lower p the same for at least as small. An outcome lies in the exact interval at ``confidence`` exactly
+    when both exceed (1 - confidence) / 2, so one table gives the interval's exact coverage at ``delta``.
+    Returns (gains, losses, p_upper, p_lower).
     """
     from scipy.special import gammaln, xlogy
 
-    u = np.linspace(0, 1, _NUISANCE_GRID + 1)[1:]
-    for psi in margin + (1 - margin) * u ** 2:
-        p_gain, p_loss = (psi + margin) / 2, (psi - margin) / 2
-        yield (gammaln(n + 1) - gammaln(b + 1) - gammaln(c + 1) - gammaln(n - b - c + 1)
-               + xlogy(b, p_gain) + xlogy(c, p_loss) + xlogy(n - b - c, 1 - psi))
+    b, c = _cells(n)
+    z = _tango_z(b, c, n, delta)
+    order = np.argsort(-z, kind="stable")
+    zs, bs, cs = z[order], b[order], c[order]
+    with np.errstate(invalid="ignore"):  # inf - inf between equal infinite statistics: same run
+        step = np.diff(zs) < -1e-9  # a new run of equal statistics starts after each True
+    group = np.cumsum(np.r_[0, step.astype(int)])
+    ends, starts = np.flatnonzero(np.r_[step, True]), np.flatnonzero(np.r_[True, step])
+    log_cells = gammaln(n + 1) - gammaln(bs + 1) - gammaln(cs + 1) - gammaln(n - bs - cs + 1)
+    upper, lower = np.zeros(len(zs)), np.zeros(len(zs))
+    for psi in _nuisance_grid(delta):
+        pmf = np.exp(log_cells + xlogy(bs, (psi + delta) / 2) + xlogy(cs, (psi - delta) / 2)
+                     + xlogy(n - bs - cs, 1 - psi))
+        csum = np.cumsum(pmf)
+        upper = np.maximum(upper, csum[ends][group])
+        lower = np.maximum(lower, (csum[-1] - np.r_[0.0, csum][starts])[group])
+    p_up, p_low = np.empty(len(zs)), np.empty(len(zs))
+    p_up[order], p_low[order] = np.minimum(upper, 1.0), np.minimum(lower, 1.0)
+    return b, c, p_up, p_low
 
 
 def exact_margin_pvalues(n: int, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-sided unconditional exact p-values of the margin test for every outcome with n items.
+    """The margin test's exact one-sided p-values (H1: gain > margin) for every outcome with n items.
 
-    Outcomes are ordered by Tango's statistic; a p-value is the largest probability, over the nuisance
-    discordance, of an outcome at least as extreme under H0 gain = margin (the Suissa-Shuster construction).
     Returns (gains, losses, p) arrays; used for planning and exact type-I checks.
     """
-    b, c = _cells(n)
-    z = _tango_z(b, c, n, margin)
-    order = np.argsort(-z, kind="stable")
-    zs = z[order]
-    ends = np.flatnonzero(np.r_[np.diff(zs) < -1e-9, True])  # last position of each run of equal statistics
-    group = np.cumsum(np.r_[0, (np.diff(zs) < -1e-9).astype(int)])
-    p_sorted = np.zeros(len(zs))
-    for logp in _null_cell_logpmf(b[order], c[order], n, margin):
-        p_sorted = np.maximum(p_sorted, np.cumsum(np.exp(logp))[ends][group])
-    p = np.empty_like(p_sorted)
-    p[order] = np.minimum(p_sorted, 1.0)
+    b, c, p, _ = exact_tail_pvalues(n, margin)
     return b, c, p
-
-
-def _exact_margin_pvalue(gains: int, losses: int, n: int, margin: float) -> float:
-    """The exact unconditional p of one outcome, summed per discordant count k (O(n) per nuisance value).
-
-    For a fixed k = gains + losses Tango's statistic grows with the gains, so the outcomes at least as
-    extreme as the observed one are gains >= b_min(k); gains given k are binomial with
-    p = p(gain) / discordance, and k is binomial in n with p = discordance.
-    """
-    from scipy.stats import binom
-
-    b, c = _cells(n)
-    extreme = _tango_z(b, c, n, margin) >= float(_tango_z(gains, losses, n, margin)) - 1e-9
-    b_min = np.full(n + 1, n + 1)
-    np.minimum.at(b_min, (b + c)[extreme], b[extreme])
-    k = np.arange(n + 1)
-    u = np.linspace(0, 1, _NUISANCE_GRID + 1)[1:]
-    best = 0.0
-    for psi in margin + (1 - margin) * u ** 2:
-        share = (psi + margin) / (2 * psi)
-        best = max(best, float((binom.pmf(k, n, psi) * binom.sf(b_min - 1, k, share)).sum()))
-    return min(1.0, best)
 
 
 def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0, *,
@@ -195,7 +303,7 @@ def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0, *,
             warnings.append("no item changed between the two systems: no evidence of a gain")
             p = np.float64(1.0)
         elif exact and m <= EXACT_MAX_N:
-            p = _exact_margin_pvalue(int(b), int(c), m, margin)
+            p = float(_exact_upper_p(b, c, m, np.asarray(margin))[0])
         how = "exact unconditional" if exact and m <= EXACT_MAX_N else "normal-approximation"
         return {"z": float(z), "p_value": float(p), "margin": margin, "gains": int(b), "losses": int(c),
                 "n": m, "method": f"one-sided {how} test of gain > {margin:g} (Tango's statistic)",
@@ -203,14 +311,29 @@ def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0, *,
     return {"z": z, "p_value": np.where((b + c == 0) & (margin == 0), 1.0, p), "margin": margin}
 
 
-def adjust_pvalues(p_values: Sequence[float], *, method: str = "holm") -> list[float]:
-    """Family-wise adjusted p-values (statsmodels ``multipletests``; Holm by default); nan stays nan."""
-    from statsmodels.stats.multitest import multipletests
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: the i-th smallest of m p-values times (m - i), made non-decreasing."""
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1)))
+    out = np.empty(len(p))
+    out[order] = stepped
+    return out
 
+
+def adjust_pvalues(p_values: Sequence[float], *, method: str = "holm") -> list[float]:
+    """Family-wise adjusted p-values, Holm by default (other methods: statsmodels ``multipletests``).
+
+    nan stays nan. Holm is computed here: statsmodels' Holm branch calls ``gc.collect()`` on every call, which
+    costs tens of milliseconds to seconds in a process holding many objects.
+    """
     p = np.asarray(p_values, dtype=float)
     out = np.full(len(p), np.nan)
     ok = ~np.isnan(p)
-    if ok.any():
+    if ok.any() and method == "holm":
+        out[ok] = _holm(p[ok])
+    elif ok.any():
+        from statsmodels.stats.multitest import multipletests
+
         out[ok] = multipletests(p[ok], method=method)[1]
     return [float(x) for x in out]
 
@@ -256,13 +379,13 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *, statistic: Callable[[n
 
 def win_rate(outcomes: Sequence[str], *, n_resamples: int = 1000, seed: int = 0,
              confidence: float = 0.95) -> dict[str, Any]:
-    """Win / tie / loss rates and the win rate with ties as half, with Tango's score interval.
+    """Win / tie / loss rates and the win rate with ties as half, with the paired-difference interval.
 
     ``outcomes`` holds 'win', 'tie' or 'loss' from the first model's point of view; anything else
     (e.g. 'both_bad', 'judge_failure') counts as a tie for the win rate and is also tallied on its own.
-    The win rate with ties as half equals 0.5 + (wins - losses) / 2n, so its interval is Tango's interval for
-    that paired difference, mapped back. ``n_resamples`` and ``seed`` are kept for callers; the interval
-    needs no resampling.
+    The win rate with ties as half equals 0.5 + (wins - losses) / 2n, so its interval is
+    ``paired_proportion_diff``'s for that paired difference, mapped back. ``n_resamples`` and ``seed`` are
+    kept for callers; the interval needs no resampling.
     """
     n = len(outcomes)
     counts: dict[str, int] = {}
@@ -278,7 +401,7 @@ def win_rate(outcomes: Sequence[str], *, n_resamples: int = 1000, seed: int = 0,
         "tie_rate": (n - wins - losses) / n if n else float("nan"),
         "win_rate_ties_half": 0.5 + d["estimate"] / 2,
         "ci_low": 0.5 + d["low"] / 2, "ci_high": 0.5 + d["high"] / 2, "confidence": confidence,
-        "ci_method": f"{TANGO} (wins as gains, losses as losses)", "n_resamples": 0,
+        "ci_method": f"{d['method']} (wins as gains, losses as losses)", "n_resamples": 0,
         "sign_test_p": sign_test(wins, losses)["p_value"],
         "warnings": d["warnings"],
     }
@@ -323,7 +446,8 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], *, n_resamples
                           confidence: float = 0.95) -> dict[str, Any]:
     """CI of mean(a - b) over paired items, plus the one-sided p that the gain is not positive.
 
-    Pass/fail scores (0/1 on both sides) get Tango's score interval and test; other scores the percentile
+    Pass/fail scores (0/1 on both sides) get ``paired_proportion_diff``'s interval and the exact margin test
+    at 0; other scores the percentile
     bootstrap, with the share of resampled gains <= 0 as the p-value.
     """
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

@@ -110,3 +110,27 @@ def test_the_playbook_reference_quotes_the_preset_file():
             assert f"`{item.name}`" in section and "not_measured" in section, (name, item.name)
         for key, value in preset.params.items():
             assert f'"{key}": {json.dumps(value)}' in section or f"`{key}`" in section, (name, key)
+
+
+def test_a_preset_over_mcp_sees_only_the_arguments_the_client_sent(workspace):
+    """The MCP adapter must not hand the tool its defaults as if they were sent: the preset's 0.995 format bar
+    applies when the client leaves min_format_validity out, and the client's own value wins when sent."""
+    import asyncio
+
+    from mcp import Client
+    from specialize.server.app import build_server
+
+    cand = _scored(workspace, 0, "clean")
+
+    async def go():
+        async with Client(build_server()) as client:
+            out = []
+            for extra in ({}, {"min_format_validity": 0.9}):
+                res = await client.call_tool("release_gate", {"candidate": cand, "preset": "extraction", **extra})
+                assert not res.is_error, res.content
+                out.append({c["name"]: c for c in res.structured_content["criteria"]})
+            return out
+
+    preset_only, explicit = asyncio.run(go())
+    assert preset_only["format_validity"]["values"]["min"] == 0.995
+    assert explicit["format_validity"]["values"]["min"] == 0.9

@@ -38,6 +38,10 @@ LLM_FIELDS = {"generate_batch": ("model",), "run_eval": ("model",), "validate_ro
 SMALL_RUN = {"max_steps": 3, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
              "max_seq_length": 256, "packing": False, "save_steps": 2, "eval_steps": 2, "logging_steps": 1,
              "early_stopping": False}
+# SFT trains long enough, at the tiny model's learning rate, for its answers to end at EOS: export_gguf rejects
+# files whose answers run on, and that check is part of the walk
+SMALL_SFT = {**SMALL_RUN, "max_steps": 120, "per_device_train_batch_size": 4, "learning_rate": 3e-3,
+             "save_steps": 60, "eval_steps": 60}
 LOCAL_MAX_TOKENS = 32
 
 
@@ -137,7 +141,7 @@ class Walker:
             if tool == "train_qlora":
                 assert self.tiny_model, "training needs the tiny model"
                 args["base_model"] = self.tiny_model
-            args["overrides"] = {**args.get("overrides", {}), **SMALL_RUN}
+            args["overrides"] = {**args.get("overrides", {}), **(SMALL_SFT if tool == "train_qlora" else SMALL_RUN)}
         if tool == "run_eval" and not routed:
             args.setdefault("max_tokens", LOCAL_MAX_TOKENS)
         if tool == "export_gguf":

@@ -55,8 +55,9 @@ def scripted(body: dict) -> str:
         rows = []
         for _ in range(int(asked.group(1))):
             words = " ".join(rng.sample(VOCAB, 9))
-            answer = {"category": asked.group(2), "priority": rng.choice(["low", "normal", "high"]),
-                      "product": rng.choice(["Ledgerly", "Rosterly", None]), "needs_human": rng.random() < 0.3}
+            # regular answers, so that the tiny model learns to end them within a short training run
+            answer = {"category": asked.group(2), "priority": "normal", "product": None,
+                      "needs_human": asked.group(2) == "refund"}
             rows.append(json.dumps({"input": f"Ticket {rng.randrange(10 ** 6)}: {words}, please look at it",
                                     "output": answer}))
         return "\n".join(rows)

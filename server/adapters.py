@@ -33,6 +33,13 @@ class _ReadableRefusals:
                 "ctx": {"error": str(exc)}}]) from exc
 
 
+def _sent_fields_only(self: Any) -> dict[str, Any]:
+    """The arguments the client sent, without the defaults it left out. The SDK's own version hands every field
+    to the tool, and a tool that fills unset fields from elsewhere (run_eval from a task card, release_gate
+    from a preset) would then see every field as given."""
+    return {name: getattr(self, name) for name in self.model_fields_set}
+
+
 def to_mcp_tool(spec: ToolSpec) -> Tool:
     def call(**kwargs: Any) -> Any:
         try:
@@ -61,7 +68,7 @@ def to_mcp_tool(spec: ToolSpec) -> Tool:
     mcp_tool = Tool.from_function(call, name=spec.name, description=spec.description,
                                   annotations=annotations, structured_output=True)
     args_model = type(f"{spec.params.__name__}Arguments", (_ReadableRefusals, spec.params, ArgModelBase),
-                      {"__module__": spec.params.__module__})
+                      {"__module__": spec.params.__module__, "model_dump_one_level": _sent_fields_only})
     mcp_tool.fn_metadata.arg_model = args_model
     mcp_tool.parameters = spec.params.model_json_schema(by_alias=True)
     return mcp_tool

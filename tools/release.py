@@ -13,6 +13,11 @@ Criteria (each reported pass / fail / not_measured with the numbers behind it; t
 5. format validity (schema pass rate, else parse rate) >= ``min_format_validity``;
 6. cost per request within budget.
 
+A ``preset`` (classification, extraction, tool_calling, generation; data in references/gates/presets.yaml) fills
+the thresholds a call leaves out, adds a floor criterion per metric it names (``floor:<metric>``, the
+candidate's run_eval value against a minimum; ``floors`` sets or overrides them) and reports its task's
+criteria that nothing here measures as not_measured.
+
 And, separately, whether to ship over a frontier API: quality >= 95% of the frontier's and >= 5x cheaper
 and latency no worse; or quality >= the frontier's at no more cost and latency.
 """
@@ -26,6 +31,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from specialize.evaluation import versions
+from specialize.evaluation.gate_presets import PRESET_NAMES, GatePreset, get_preset, preset_source
 from specialize.evaluation.paired import gain_test, require_same_eval_set
 from specialize.runtime import registry, tracking
 from specialize.runtime.catalog import tool
@@ -52,6 +58,15 @@ class SafetyRates(Params):
 
 
 class ReleaseGateParams(Params):
+    preset: Literal[PRESET_NAMES] | None = Field(  # type: ignore[valid-type]
+        None, description="Per-task gate preset (classification, extraction, tool_calling, generation; "
+        "references/gates/presets.yaml): fills the thresholds this call leaves out (metric, "
+        "min_format_validity), adds its floor criteria on the candidate's metrics and lists its task's "
+        "unmeasurable criteria as not_measured. Arguments given explicitly win.")
+    floors: dict[str, float] = Field(default_factory=dict, description="Minimum values of the candidate's "
+                                     "run_eval metrics, by metric name (e.g. {\"critical_field_accuracy\": 0.98}, "
+                                     "or per_class.<label>.recall for one class); each is a criterion "
+                                     "floor:<metric>. They set a preset's targets and override its floors.")
     candidate: InputFile = Field(description="run_eval results JSON of the candidate on the task (golden) set.")
     current: InputFile | None = Field(None, description="run_eval results JSON of the current production model on the "
                                                   "same set.")
@@ -119,8 +134,10 @@ class CriterionValues(SparseResult):
     """The numbers behind one criterion; each criterion fills only the fields that belong to it."""
 
     # task_metric (metric, candidate and candidate_ci also for the frontier rule and format validity)
-    metric: str | None = Field(None, description="task_metric, ship_over_frontier: the metric compared.")
-    candidate: float | None = Field(None, description="task_metric: the candidate's value of the metric.")
+    metric: str | None = Field(None, description="task_metric, ship_over_frontier, floor:<metric>: the metric "
+                                                "compared.")
+    candidate: float | None = Field(None, description="task_metric, floor:<metric>: the candidate's value of the "
+                                                      "metric.")
     current: float | None = Field(None, description="task_metric: the current model's value.")
     diff: float | None = Field(None, description="task_metric: candidate - current.")
     margin: float | None = Field(None, description="task_metric: the gain required.")
@@ -160,7 +177,7 @@ class CriterionValues(SparseResult):
     schema_pass_rate: float | None = Field(None, description="format_validity: schema pass rate, when measured.")
     parse_rate: float | None = Field(None, description="format_validity: parse rate, when no schema was used.")
     ci: list[float | None] | None = Field(None, description="format_validity: 95% interval of that rate.")
-    min: float | None = Field(None, description="format_validity: the rate required.")
+    min: float | None = Field(None, description="format_validity, floor:<metric>: the value required.")
     # cost
     cost_per_request_usd: float | None = Field(None, description="cost: the candidate's mean cost per request.")
     budget: float | None = Field(None, description="cost: the budget per request.")
@@ -235,6 +252,8 @@ class ReleaseGateResult(Result):
                                                                  "items that regressed since it, by id.")
     recorded_ship: str | None = Field(None, description="The ship record written by this call (decision ship and "
                                                         "record_ship on).")
+    preset: str | None = Field(None, description="The gate preset applied, with the source and date of its "
+                                                 "numbers.")
 
 
 def _load(value: str, arg: str) -> dict[str, Any]:
@@ -513,19 +532,67 @@ def _record_ship(p: ReleaseGateParams, cand: dict[str, Any], criteria: list[Crit
     return entry["ship_id"]
 
 
+def _metric_value(metrics: dict[str, Any], name: str) -> Any:
+    """A metric by name; a dotted name walks into nested metrics (per_class.<label>.recall)."""
+    if name in metrics:
+        return metrics[name]
+    value: Any = metrics
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _floor(metric: str, minimum: float | None, cand: dict[str, Any], why: str) -> Criterion:
+    name = f"floor:{metric}"
+    value = _metric_value(cand["metrics"], metric)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if minimum is None:
+        return Criterion(name=name, status="not_measured",
+                         values={"metric": metric, "candidate": value if number else None},
+                         detail=f"{why}: no target set; write it into the eval plan and pass it as "
+                                f"floors={{\"{metric}\": <target>}}.")
+    if not number:
+        return Criterion(name=name, status="not_measured", values={"metric": metric, "min": minimum},
+                         detail=f"The candidate's results have no {metric} (run_eval measures it only for the "
+                                "task type and arguments that give it, e.g. critical_fields).")
+    return Criterion(name=name, status="pass" if value >= minimum else "fail",
+                     values={"metric": metric, "candidate": value, "min": minimum},
+                     detail=f"{metric} {value:.4f} (need >= {minimum}); {why}.")
+
+
+def _with_preset(p: ReleaseGateParams) -> tuple[ReleaseGateParams, GatePreset | None]:
+    """The call's arguments over the preset's defaults (an argument given explicitly wins)."""
+    if p.preset is None:
+        return p, None
+    preset = get_preset(p.preset)
+    given = p.model_dump(exclude_unset=True)
+    return ReleaseGateParams.model_validate({**preset.params, **given}), preset
+
+
 def gate(p: ReleaseGateParams) -> ReleaseGateResult:
+    p, preset = _with_preset(p)
     cand = _load(p.candidate, "candidate")
     p, shipped, since = _against_shipped(p, cand)
     criteria = [_task_metric(p, cand), _regressions(p), _capability(p), _safety(p), _format(p, cand), _cost(p, cand)]
     if p.baselines:
         criteria.insert(1, _baselines(p, cand))
-    if p.judgments:
+    floors = {f.metric: (f.min, f.why) for f in preset.floors} if preset else {}
+    for metric, minimum in p.floors.items():
+        floors[metric] = (minimum, floors.get(metric, (None, "floor set in the call"))[1])
+    criteria += [_floor(metric, minimum, cand, why) for metric, (minimum, why) in floors.items()]
+    if preset:
+        criteria += [Criterion(name=u.name, status="not_measured", detail=u.why) for u in preset.not_measured]
+    if p.judgments or (preset and preset.needs_judge):
         criteria.append(_judge(p))
     statuses = {c.status for c in criteria}
     decision = "no_ship" if "fail" in statuses else "incomplete" if "not_measured" in statuses else "ship"
+    label = None
+    if preset:
+        source, as_of = preset_source()
+        label = f"{preset.name} ({source}, as of {as_of})"
     recorded = _record_ship(p, cand, criteria) if decision == "ship" and p.record_ship else None
     res = ReleaseGateResult(decision=decision, criteria=criteria, ship_over_frontier=_frontier(p, cand),
-                            shipped=shipped, regressed_since_shipped=since, recorded_ship=recorded)
+                            shipped=shipped, regressed_since_shipped=since, recorded_ship=recorded, preset=label)
     tracking.log_run("release_gate", name=f"{p.version or (cand.get('model') or {}).get('ref')}: {decision}",
                      params=p.model_dump(mode="json"), result=res.model_dump(mode="json"),
                      datasets={"eval_set": versions.eval_set_sha(cand)},
@@ -543,9 +610,10 @@ def release_gate(params: ReleaseGateParams, *, progress=None) -> ReleaseGateResu
     regressions on the regression suite; no capability-check drop over 2 points; harmful-refusal no lower and
     benign-refusal no higher than baseline; format validity >= 98%; cost per request within budget. Also
     judges shipping over a frontier API (>= 95% of its quality, >= 5x cheaper, latency no worse; or at least
-    as good at no more cost and latency). All thresholds are parameters. A ship decision is recorded as the
-    shipped version; later gates compare against it when no current results are given, and list the items
-    that regressed since it by id.
+    as good at no more cost and latency). All thresholds are parameters. A named preset (classification,
+    extraction, tool_calling, generation) supplies per-task thresholds and floors; explicit arguments win. A ship
+    decision is recorded as the shipped version; later gates compare against it when no current results are
+    given, and list the items that regressed since it by id.
     """
     return gate(params)
 

@@ -74,7 +74,8 @@ def _calls():
         for m in FENCE.finditer(text):
             info = m.group(1).strip()
             if info.startswith("json tool="):
-                out.append((skill, m.start(), info.removeprefix("json tool="), json.loads(m.group(2))))
+                name = info.removeprefix("json tool=").removesuffix(" alt")
+                out.append((skill, m.start(), name, json.loads(m.group(2))))
     return out
 
 
@@ -111,10 +112,37 @@ def test_every_path_a_playbook_passes_is_in_the_layout_and_written_before_it_is_
                 continue  # written by hand in a stated step
             assert any(f"`{w}`" in before for w in writers), \
                 f"{skill}: {tool}.{key} = {path!r} is written by {sorted(writers)}, which no playbook calls before"
-            job = re.match(r"runs/([a-z_]+)-\d{8}-\d{6}-[0-9a-f]{4}(/|$)", path)
+            job = re.match(r"runs/([a-z_]+)-\d{8}-\d{6}-[0-9a-f]{4}(/|$)", path) or \
+                re.match(r"runs/<([a-z_]+)\.job_id>(/|$)", path)
             if job and pattern != "runs/<job_id>/":
                 assert job.group(1) in writers, f"{skill}: {path!r} is in a {job.group(1)} run, " \
                                                 f"but {pattern} is written by {sorted(writers)}"
+
+
+def test_every_placeholder_names_a_tool_an_earlier_step_called():
+    """<tool.field> stands for a field of an earlier answer: that tool must have a step before it, and a job
+    handle's field (job_id) or a field of the tool's result model must exist under that name."""
+    from specialize.runtime.catalog import load_all
+    from specialize.tools.job_tools import JobHandle
+
+    tools = load_all()
+    seen: list[str] = []
+    for skill, _, tool, args in _calls():
+        for value in re.findall(r"<([a-z_]+)\.([a-z_]+)", json.dumps(args)):
+            producer, fieldname = value
+            assert producer in seen, f"{skill}: {tool} uses <{producer}.{fieldname}> before any {producer} call"
+            known = set(JobHandle.model_fields) | set(tools[producer].result.model_fields if
+                                                      tools[producer].result else ())
+            if producer == "train_qlora":
+                from specialize.training.prepare import __file__ as prepare_src
+
+                known |= set(re.findall(r'"([a-z_]+)":', Path(prepare_src).read_text()))
+            if producer == "export_gguf":
+                from specialize.tools.export import ExportGgufResult
+
+                known |= set(ExportGgufResult.model_fields)
+            assert fieldname in known, f"{skill}: {producer} has no answer field {fieldname}"
+        seen.append(tool)
 
 
 def test_the_handoff_table_reads_only_what_an_earlier_step_wrote():

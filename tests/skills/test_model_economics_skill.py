@@ -37,7 +37,7 @@ def test_info_strings_are_exact():
         if "tool=" in info:
             assert re.fullmatch(r"json tool=[a-z_]+", info), info
     assert {name for name, _ in TOOL_CALLS} == {"assess_task", "estimate_training_cost", "estimate_break_even",
-                                                 "decide_specialization"}
+                                                 "decide_specialization", "run_eval"}
 
 
 @pytest.mark.parametrize("name, body", TOOL_CALLS, ids=[n for n, _ in TOOL_CALLS])
@@ -45,6 +45,8 @@ def test_example_calls_validate_and_run(name, body, workspace):
     write_probe(workspace)
     spec = load_all()[name]
     params = spec.params.model_validate(json.loads(body))
+    if name == "run_eval":
+        return  # the probe calls a frontier API; tests/skills/test_walks.py makes it against a local server
     spec.run(params)
 
 

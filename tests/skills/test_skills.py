@@ -53,7 +53,7 @@ def test_agent_skill_format(skill):
 def test_named_tools_exist_and_example_calls_validate(skill):
     tools = load_all()
     text = _text(skill)
-    calls = [(info.split("tool=", 1)[1].strip(), body) for info, body in FENCE.findall(text)
+    calls = [(info.split("tool=", 1)[1].strip().removesuffix(" alt"), body) for info, body in FENCE.findall(text)
              if info.startswith("json tool=")]
     assert calls, f"{skill.name} shows no example tool call"
     for name, body in calls:

@@ -28,7 +28,7 @@ def test_example_tool_calls_validate_and_links_resolve():
     for m in BLOCK.finditer(text):
         info = m["info"].strip()
         if info.startswith("json tool="):
-            name = info.removeprefix("json tool=")
+            name = info.removeprefix("json tool=").removesuffix(" alt")
             assert name in tools, name
             tools[name].params.model_validate(json.loads(m["body"]))
             seen.add(name)

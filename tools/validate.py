@@ -28,7 +28,10 @@ from specialize.runtime.workspace import (InputFile, NameOrPath, OutputDir, chec
                                          rel, resolve_path, workspace_root, write_text)
 
 PARALLEL_MIN_ROWS = 20_000
-JOB_MIN_BYTES = 64 * 1024 * 1024
+# Inputs above these sizes run as a job, so the call answers within a second or two (the gates run at ~20k
+# rows/s on 2 cores; an embedding pass at ~50 rows/s, an LLM judge slower still).
+JOB_MIN_BYTES = 8 * 1024 * 1024
+JOB_MIN_BYTES_SLOW = 64 * 1024
 CHUNK = 10_000
 # calibrated with bench/bench_neardup.py on its seed-0 corpus: the highest pooled recall at precision >= 0.98
 # (see the training-data playbook, references/data-quality.md, for the sweep and the held-out figures)
@@ -100,7 +103,8 @@ class ValidateRowsParams(Params):
     workers: int = Field(0, ge=0, le=64, description="Worker processes for the per-row gates (0 = up to 2, "
                          "used only for large files).")
     record_version: bool = Field(True, description="Record accepted.jsonl as a dataset version in the registry.")
-    as_job: bool = Field(False, description="Run as a background job (automatic for files over 64 MB).")
+    as_job: bool = Field(False, description="Run as a background job (automatic for files over 8 MB, or over 64 KB "
+                                            "with the semantic pass or the LLM judge on).")
 
 
 class CoverageCell(Result):
@@ -148,12 +152,14 @@ def validate_rows(params: ValidateRowsParams, *, progress=None) -> ValidateRowsR
     instructions, exact and near duplicates (MinHash LSH, one row per cluster), trivial rows, length, label
     consistency, eval leakage (n-gram and MinHash against the eval sets), coverage against the plan, and an
     optional LLM judge with the 7-dimension row rubric. Every input line ends up accepted or rejected.
-    Files over 64 MB (or as_job=true) run as a job and return a job handle. Only the optional judge talks
+    Files over 8 MB (64 KB with semantic_dedupe or judge_model), or as_job=true, run as a job and return a job
+    handle. Only the optional judge talks
     to an LLM provider.
     """
     src = resolve_path(params.input_path, arg="input_path", must_exist=True)
     _tokenizer_ref(params.tokenizer)  # a bad tokenizer argument is refused before any job starts
-    if params.as_job or src.stat().st_size > JOB_MIN_BYTES:
+    slow = params.semantic_dedupe or bool(params.judge_model)
+    if params.as_job or src.stat().st_size > (JOB_MIN_BYTES_SLOW if slow else JOB_MIN_BYTES):
         from specialize.tools.job_tools import to_handle
 
         payload = params.model_copy(update={"as_job": False})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from specialize.runtime.workspace import skills_root
 
 ORDER = ["model-economics", "training-data-pipeline", "small-model-finetuning", "llm-as-judge-evaluation"]
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
+SERVICES = {"open_review"}  # tools whose job is a server that runs until cancelled
 CALL_INFO = re.compile(r"json tool=(?P<tool>[a-z_]+)(?P<alt> alt)?")
 PLACEHOLDER = re.compile(r"<([a-z_]+)\.([a-z_][a-z0-9_.]*)>")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -40,8 +42,8 @@ SMALL_RUN = {"max_steps": 3, "per_device_train_batch_size": 2, "gradient_accumul
              "early_stopping": False}
 # SFT trains long enough, at the tiny model's learning rate, for its answers to end at EOS: export_gguf rejects
 # files whose answers run on, and that check is part of the walk
-SMALL_SFT = {**SMALL_RUN, "max_steps": 120, "per_device_train_batch_size": 4, "learning_rate": 3e-3,
-             "save_steps": 60, "eval_steps": 60}
+SMALL_SFT = {**SMALL_RUN, "max_steps": 200, "per_device_train_batch_size": 4, "learning_rate": 3e-3,
+             "save_steps": 100, "eval_steps": 100}
 LOCAL_MAX_TOKENS = 32
 
 
@@ -176,7 +178,7 @@ class Walker:
                              + "\n".join(logs.get("lines", [])[-40:]))
         return status
 
-    async def step(self, block: Block) -> dict[str, Any] | None:
+    async def step(self, block: Block) -> dict[str, Any] | None:  # noqa: C901
         where = f"{block.skill} @{block.pos}"
         if block.kind == "shell":
             done = subprocess.run(["bash", "-c", block.command], cwd=self.ws, capture_output=True, text=True)
@@ -185,7 +187,31 @@ class Walker:
             return None
         args = self.adapt(block.tool, self.fill(block.args, where))
         answer = await self.call(block.tool, args, where)
-        if answer.get("job_id") and answer.get("state") not in FINAL:
+        if block.tool in SERVICES:
+            # The review page serves until it is cancelled: its "job" never reaches a terminal state. The walk
+            # plays the person — one answer per queued item (a tie, an accept, the first failure cause) — then
+            # closes the page, the way the playbook's reader would once the labels are in.
+            from specialize.review import failures, rows, store
+
+            old = os.environ.get("SPECIALIZE_WORKSPACE")
+            os.environ["SPECIALIZE_WORKSPACE"] = str(self.ws)
+            try:
+                rid = answer["review_id"]
+                kind = store.load_review(rid)["kind"]
+                for item in store.load_items(rid):
+                    if kind == "judge":
+                        store.record_answer(rid, item["key"], "walker", "tie")
+                    elif kind == "rows":
+                        rows.record_decision(rid, item["key"], "walker", "accept")
+                    else:
+                        failures.record_tags(rid, item["key"], "walker", [failures.causes()[0]["code"]])
+            finally:
+                if old is None:
+                    os.environ.pop("SPECIALIZE_WORKSPACE", None)
+                else:
+                    os.environ["SPECIALIZE_WORKSPACE"] = old
+            await self.call("job_cancel", {"job_id": answer["job_id"]}, where)
+        elif answer.get("job_id") and answer.get("state") not in FINAL:
             status = await self.follow(answer["job_id"], where)
             answer = {**answer, **(status.get("result") or {})}
         self.answers[block.tool] = answer

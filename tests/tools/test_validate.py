@@ -266,3 +266,25 @@ def test_runs_as_a_job(workspace):
     assert status["state"] == "succeeded", status
     assert status["result"]["accepted"] == 50 and status["result"]["rejected"] == 1
     assert (workspace / status["result"]["accepted_path"]).read_text().count("\n") == 50
+
+
+def test_slow_passes_turn_a_small_file_into_a_job(workspace):
+    """With the LLM judge on, a 100 KB file is a job (the call would otherwise block for minutes); the same
+    file without it is validated in the call."""
+    from specialize.runtime import jobs
+    from specialize.tools import validate as v
+
+    rng = random.Random(7)
+    rows = []
+    while sum(len(json.dumps(r)) + 1 for r in rows) < v.JOB_MIN_BYTES_SLOW + 20_000:
+        rows.append(chat(sentence(rng), "answer"))
+    write(workspace / "in.jsonl", rows)
+    assert v.JOB_MIN_BYTES_SLOW < (workspace / "in.jsonl").stat().st_size < v.JOB_MIN_BYTES
+    plain = validate_rows(ValidateRowsParams(input_path="in.jsonl", out_dir="plain"))
+    assert plain.job_id is None and plain.total == len(rows)
+    with FakeOpenAIServer(lambda req: '{"scores": {}, "verdict": "accept"}') as server:
+        handle = validate_rows(ValidateRowsParams(input_path="in.jsonl", out_dir="judged", judge_model="openai/j",
+                                                  judge_api_base=server.url))
+        assert handle.job_id and handle.accepted_path is None
+        jobs.cancel(handle.job_id)
+        jobs.wait(handle.job_id, timeout=60)

@@ -65,13 +65,16 @@ def label_rows(review_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _row_rows(review_id: str, review: dict[str, Any]) -> list[dict[str, Any]]:
+def _answered(review_id: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(item key, annotator, latest answer, queued item) for every answered item, in key order."""
     items = {it["key"]: it for it in store.load_items(review_id)}
+    return [(key, annotator, a, items[key]) for (key, annotator), a in sorted(store.latest_answers(review_id).items())
+            if key in items]
+
+
+def _row_rows(review_id: str, review: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for (key, annotator), a in sorted(store.latest_answers(review_id).items()):
-        it = items.get(key)
-        if it is None:
-            continue
+    for key, annotator, a, it in _answered(review_id):
         out.append({"id": it["id"], "decision": a["decision"], "reason": a.get("reason"), "annotator": annotator,
                     "note": a.get("note"), "answer": a.get("answer"),
                     "original_answer": it["answer"] if a["decision"] == "edit" else None, "line": it["line"],
@@ -81,12 +84,8 @@ def _row_rows(review_id: str, review: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _failure_rows(review_id: str, review: dict[str, Any]) -> list[dict[str, Any]]:
-    items = {it["key"]: it for it in store.load_items(review_id)}
     out = []
-    for (key, annotator), a in sorted(store.latest_answers(review_id).items()):
-        it = items.get(key)
-        if it is None:
-            continue
+    for key, annotator, a, it in _answered(review_id):
         out.append({"id": it["id"], "causes": list(a["causes"]), "annotator": annotator, "note": a.get("note"),
                     "error_type": it.get("error_type"), "category": it.get("category"),
                     "reference": it.get("reference"), "prediction": it.get("prediction"), "answered_at": a["at"],

@@ -30,7 +30,10 @@ def _mixed_rows(n: int, rng: random.Random) -> list:
     return rows
 
 
-def test_worker_processes_match_in_process(workspace):
+def test_worker_processes_match_in_process(workspace, monkeypatch):
+    from specialize.tools import validate as validate_mod
+
+    monkeypatch.setattr(validate_mod, "JOB_MIN_BYTES", 1 << 40)  # compare in the call; a file this big is a job
     rng = random.Random(7)
     rows = _mixed_rows(PARALLEL_MIN_ROWS + 500, rng)
     write(workspace / "eval.jsonl", [chat(sentence(rng, 30), "e") for _ in range(50)] + [rows[3]])

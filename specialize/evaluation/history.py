@@ -278,11 +278,7 @@ def plot(doc: dict[str, Any], out_dir: Path) -> dict[str, str | None]:
         ax.set_title(f"Quality over versions on {doc.get('eval_set') or 'the eval set'}", fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = out_dir / "quality.png"
-        with open_write(path, "wb", arg="output_dir") as fh:
-            fig.savefig(fh, format="png", dpi=110)
-        plt.close(fig)
-        out["quality_plot"] = rel(path)
+        out["quality_plot"] = _save_png(fig, out_dir / "quality.png")
     costed = [r for r in rows if r["cost_per_1k_requests_usd"] is not None]
     if costed:
         fig, ax = plt.subplots(figsize=(4.8, 3.4))
@@ -300,12 +296,18 @@ def plot(doc: dict[str, Any], out_dir: Path) -> dict[str, str | None]:
         ax.set_ylabel(doc["metric"])
         ax.set_title("Cost / quality across versions", fontsize=9)
         fig.tight_layout()
-        path = out_dir / "frontier.png"
-        with open_write(path, "wb", arg="output_dir") as fh:
-            fig.savefig(fh, format="png", dpi=110)
-        plt.close(fig)
-        out["frontier_plot"] = rel(path)
+        out["frontier_plot"] = _save_png(fig, out_dir / "frontier.png")
     return out
 
 
 __all__ = ["build", "plot", "pareto", "version_key"]
+
+
+def _save_png(fig, path: Path) -> str:
+    """Write a matplotlib figure as PNG inside the workspace (no symlink followed), close it, return its path."""
+    import matplotlib.pyplot as plt
+
+    with open_write(path, "wb", arg="output_dir") as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    plt.close(fig)
+    return rel(path)

@@ -29,8 +29,8 @@ from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.schema import Params, Result, SparseResult
-from specialize.runtime.workspace import (InputDir, InputFile, NameOrPath, OutputFile, make_dirs, rel, resolve_path,
-                                         workspace_root, write_text)
+from specialize.runtime.workspace import (InputDir, InputFile, NameOrPath, OutputFile, TextOrFile, make_dirs,
+                                         names_a_file, rel, resolve_path, workspace_root, write_text)
 
 TaskType = Literal["classification", "extraction", "json", "json_extraction", "tool_call"]
 
@@ -47,7 +47,8 @@ class RunEvalParams(Params):
                                                     "wherever these are not given.")
     adapter: InputDir | None = Field(None, description="LoRA adapter folder applied to a local Hugging Face model.")
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server for litellm models.")
-    system_prompt: str | None = Field(None, description="System prompt (text, or a path to a .txt/.md file) put "
+    system_prompt: TextOrFile | None = Field(None, description="System prompt (text, or a path to a .txt/.md/.j2 file "
+                                                        "in the workspace) put "
                                                         "before each conversation, replacing any system message; "
                                                         "the 'better prompt' baseline.")
     schema_path: InputFile | None = Field(None, description="JSON Schema file the answers must satisfy "
@@ -82,8 +83,9 @@ class RunEvalParams(Params):
     seed: int = Field(0, description="Seed for the bootstrap.")
     output: OutputFile | None = Field(None, description="Where to write the results JSON (default "
                                       "evals/<model>-<set>.json).")
-    background: bool | None = Field(None, description="Run as a job: true, false, or null = when the set has more "
-                                                      "than job_threshold rows.")
+    background: bool | None = Field(None, description="Run as a job: true; false = in the call however large (the "
+                                    "call blocks until done); null = as a job when the set has more than "
+                                    "job_threshold rows.")
     job_threshold: int = Field(200, ge=1, description="Row count above which a null 'background' starts a job.")
 
 
@@ -229,7 +231,7 @@ def apply_task_card(p: RunEvalParams) -> RunEvalParams:
 def _system_prompt(value: str | None) -> str | None:
     if not value:
         return None
-    if "\n" not in value and len(value) < 300 and re.search(r"\.(txt|md|j2)$", value):
+    if names_a_file(value):
         return resolve_path(value, arg="system_prompt", must_exist=True).read_text(encoding="utf-8")
     return value
 

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from specialize.runtime.errors import DependencyMissing, UpstreamError
+from specialize.runtime.procs import tied_module_command
 
 SERVER_DEPS = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
 
@@ -34,11 +35,11 @@ def server_command(model: Path, *, port: int, alias: str | None = None, n_ctx: i
         raise DependencyMissing(f"llama.cpp's server needs {', '.join(missing)}.",
                                 fix="pip install 'llama-cpp-python[server]' (or: pip install fastapi uvicorn "
                                 "sse-starlette starlette-context pydantic-settings).")
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", alias or Path(model).stem]
+    args = ["--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
+            "--model_alias", alias or Path(model).stem]
     if n_threads:
-        cmd += ["--n_threads", str(n_threads)]
-    return cmd
+        args += ["--n_threads", str(n_threads)]
+    return tied_module_command("llama_cpp.server", *args)
 
 
 def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -59,7 +60,9 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None
 
 def start_server(model: Path, *, port: int | None = None, alias: str | None = None, n_ctx: int = 2048,
                  log_file: Path | None = None, n_threads: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start the server in the background; returns (process, api_base). The caller terminates it."""
+    """Start the server in the background; returns (process, api_base). The caller terminates it; should the
+    caller be killed instead, the server gets SIGTERM from the kernel (``tied_module_command``), so no llama.cpp
+    server outlives the process (the demo, a tool) that started it. Call it from a long-lived thread."""
     port = port or free_port()
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen(server_command(model, port=port, alias=alias, n_ctx=n_ctx, n_threads=n_threads), stdout=out,

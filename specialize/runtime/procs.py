@@ -54,3 +54,26 @@ def preexec_die_with_parent(sig: int = signal.SIGTERM):
         die_with_parent(parent, sig)
 
     return run
+
+
+def tied_module_command(module: str, *args: str, sig: int = signal.SIGTERM) -> list[str]:
+    """The command that runs ``python -m module args...`` as a helper that ends with this process.
+
+    For long-lived helpers started from a process that may have other threads (a server, the demo), where a
+    ``preexec_fn`` is unsafe: the helper's first act, before the module runs, is to ask for ``sig`` when its
+    parent goes. Start it from a thread that lives as long as the helper should (see the module docstring).
+    """
+    return [sys.executable, "-m", "specialize.runtime.procs", str(os.getpid()), str(int(sig)), module, *args]
+
+
+def _run_tied(argv: list[str]) -> None:
+    import runpy
+
+    parent, sig, module, *rest = argv
+    die_with_parent(int(parent), int(sig))
+    sys.argv = [module, *rest]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _run_tied(sys.argv[1:])

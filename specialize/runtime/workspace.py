@@ -259,6 +259,20 @@ def looks_like_path(text: str) -> bool:
     return text.startswith(("/", "./", "~", "\\", BUILTIN_PREFIX)) or ".." in text.replace("\\", "/").split("/")
 
 
+TEXT_FILE_SUFFIXES = (".txt", ".md", ".j2")
+
+
+def names_a_file(text: str) -> bool:
+    """Whether an argument that holds either text or the path of a text file (a system prompt) names a file:
+    one line that is written as a path (``looks_like_path``), ends in .txt/.md/.j2, or names something that
+    exists in the workspace. Anything else is the text itself and is never opened."""
+    if "\n" in text:
+        return False
+    if looks_like_path(text) or text.lower().endswith(TEXT_FILE_SUFFIXES):
+        return True
+    return os.path.lexists(workspace_root(create=False) / text)  # False for NUL bytes and over-long text
+
+
 def _stem_field(value: str, info: ValidationInfo) -> str:
     try:
         return check_stem(value, arg=info.field_name or "name")
@@ -289,6 +303,7 @@ class PathArg:
     access: Literal["read", "write"]
     kind: Literal["file", "dir", "any"] = "any"
     may_be_name: bool = False
+    may_be_text: bool = False
 
 
 def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
@@ -307,6 +322,8 @@ def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
 
 
 def _checked_path_field(value: str, arg: str, spec: PathArg) -> str:
+    if spec.may_be_text and not names_a_file(value):
+        return value  # the text itself, never opened
     check_path_text(value, arg=arg)
     ws = workspace_root(create=False)
     if spec.may_be_name and not looks_like_path(value) and not os.path.lexists(ws / value):
@@ -340,6 +357,9 @@ NameOrPath = _path_type(PathArg("read", "any", may_be_name=True))
 resolved and confined like any path."""
 NameOrFile = _path_type(PathArg("read", "file", may_be_name=True))
 """A name or the path of a file to read (a rubric, a recipe)."""
+TextOrFile = _path_type(PathArg("read", "file", may_be_text=True))
+"""Text, or the path of a text file holding it (a system prompt); see ``names_a_file`` for which is which.
+A value that names a file is confined like any input path."""
 
 
 def path_fields(model: type[BaseModel]) -> dict[str, tuple[PathArg, bool]]:

@@ -93,3 +93,32 @@ def _watch_and_kill(run_dir, server):
     time.sleep(2.0)
     assert server.counters.requests == settled, "requests went on after the worker was killed"
     assert settled < 160
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_llama_server_ends_with_the_process_that_started_it(workspace):
+    """The demo (or any caller) starts llama.cpp's server and is then killed outright: the server must not be
+    left running on its port."""
+    pytest.importorskip("llama_cpp")
+    from specialize.runtime.embedded import embedded_gguf_path
+
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from specialize.export.serving import start_server\n"
+            "proc, base = start_server(Path(sys.argv[1]), n_ctx=256, n_threads=1)\n"
+            "print(proc.pid, base, flush=True)\n"
+            "import time; time.sleep(120)\n")
+    starter = subprocess.Popen([sys.executable, "-c", code, str(embedded_gguf_path())], stdout=subprocess.PIPE,
+                               text=True)
+    line = starter.stdout.readline().split()
+    assert line, "the server did not start"
+    server = int(line[0])
+    try:
+        assert psutil.pid_exists(server)
+        assert psutil.Process(server).ppid() == starter.pid  # the server itself, not a shell in between
+        starter.kill()
+        starter.wait()
+        assert _gone([server], 15) == []
+    finally:
+        if psutil.pid_exists(server):
+            os.kill(server, signal.SIGKILL)

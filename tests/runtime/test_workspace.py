@@ -153,3 +153,25 @@ def test_file_stems_are_plain_names(bad):
 def test_good_file_stems_pass():
     for good in ("tiny", "tiny-v1.2", "Qwen2.5-0.5B_sft+dpo"):
         assert check_stem(good, arg="name") == good
+
+
+def test_text_or_file_keeps_text_and_confines_what_names_a_file(workspace, tmp_path):
+    from pydantic import BaseModel, ValidationError
+
+    from specialize.runtime.workspace import TextOrFile, names_a_file
+
+    class P(BaseModel):
+        system_prompt: TextOrFile | None = None
+
+    (workspace / "prompt.md").write_text("Be brief.")
+    (tmp_path / "secret.txt").write_text("nope")
+    # prose, even prose that mentions a file or holds a slash, stays text and is never opened
+    for text in ("You are a careful triage assistant.", "Answer in JSON.\nSee notes.txt", "x" * 5000, "a/b c"):
+        assert P(system_prompt=text).system_prompt == text
+        assert not names_a_file(text)
+    assert names_a_file("prompt.md") and names_a_file("prompts/new.TXT") and names_a_file("./p")
+    assert P(system_prompt="prompt.md").system_prompt == "prompt.md"
+    for bad in ("../secret.txt", str(tmp_path / "secret.txt"), "~/p.txt", "y" * 5000 + ".txt"):
+        with pytest.raises((ValidationError, PathEscape, InvalidInput)) as err:
+            P(system_prompt=bad)
+        assert "system_prompt" in str(err.value)

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from specialize.server.app import build_server
 
 from specialize.runtime.catalog import load_all
-from specialize.runtime.workspace import PathArg, path_fields
+from specialize.runtime.workspace import PathArg, names_a_file, path_fields
 from tests.tools.test_split import make_rows
 
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens there: a model call that slipped through fails at once
@@ -46,6 +46,8 @@ def attacks(spec: PathArg, outside) -> dict[str, str]:
         found["folder_for_a_file"] = "adir"
     if spec.kind == "dir" and spec.access == "write":
         found["file_for_a_folder"] = "in.jsonl"
+    if spec.may_be_text:  # text or a file (a system prompt): attack it where it is read as a file
+        found = {k: v if names_a_file(v) else v + ".txt" for k, v in found.items()}
     return found
 
 

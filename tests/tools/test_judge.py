@@ -140,6 +140,28 @@ def test_large_run_is_a_job(workspace):
     assert final["result"]["pairs"][0]["wins"] == 10
 
 
+def test_bulky_response_files_start_a_job_without_being_read_in_the_call(workspace):
+    """Counting judge calls means parsing every response file; past COUNT_INLINE_MAX_BYTES in all, the call hands
+    the work to a job at once, even when the few items inside would be judged in the call."""
+    from specialize.tools import judge as judge_mod
+
+    big = "x" * (judge_mod.COUNT_INLINE_MAX_BYTES // 6 + 1)  # 3 rows per file, 2 files: just over the limit
+    files = []
+    for name in ("a", "b"):
+        with open(workspace / f"{name}.jsonl", "w") as fh:
+            for i in range(3):
+                fh.write(json.dumps({"id": f"q{i}", "prompt": "p", "response": f"{name}{i}{big}"}) + "\n")
+        files.append(f"{name}.jsonl")
+    assert sum((workspace / f).stat().st_size for f in files) > judge_mod.COUNT_INLINE_MAX_BYTES
+    assert 2 * 3 < RunPairwiseJudgeParams.model_fields["job_threshold"].default  # few calls: not why it is a job
+    with FakeOpenAIServer(scripted_judge(bias=0.0)) as server:
+        res = run_pairwise_judge(RunPairwiseJudgeParams(responses=files, judge_model="openai/judge",
+                                                        api_base=server.url))
+        assert res.job is not None and res.pairs == []
+        jobs.cancel(res.job.job_id)
+        assert jobs.wait(res.job.job_id, timeout=60)["state"] in ("cancelled", "succeeded")
+
+
 def test_plan_eval_size():
     r = plan_eval_size(PlanEvalSizeParams(kind="win_rate", target=0.6))
     assert 190 <= r.n <= 200

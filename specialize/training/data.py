@@ -5,10 +5,15 @@ SFT rows are ``{"messages": [...], "meta": {...}}``. Each assistant turn becomes
 with ``completion_only_loss`` and any chat template works, with or without ``{% generation %}`` markers.
 Preference rows are ``{"prompt": [...] | str, "chosen": ..., "rejected": ...}``; strings become a user or
 assistant message so the chat template applies to them too. Rejected rows are written with their reason.
+
+Examples come back in a canonical order (by a hash of their content), so the seeded shuffle of training sees
+the same sequence whatever order the file holds its rows in: rows a concurrent teacher wrote in a different
+order, or a resumed generation, train the same model from the same seed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,15 @@ def _check_messages(msgs: Any) -> str | None:
     return None
 
 
+def canonical_order(examples: list[dict]) -> list[dict]:
+    """The examples sorted by the SHA-256 of their canonical JSON (ties, i.e. repeated rows, keep file order)."""
+    def key(ex: dict) -> str:
+        text = json.dumps(ex, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    return sorted(examples, key=key)
+
+
 def sft_examples(path: Path, *, loss_on: str = "assistant") -> tuple[list[dict], list[dict], int]:
     """(examples, rejected rows with reasons, rows read). ``loss_on='all'`` keeps whole conversations."""
     examples, rejected, rows = [], [], 0
@@ -63,7 +77,7 @@ def sft_examples(path: Path, *, loss_on: str = "assistant") -> tuple[list[dict],
         for i, m in enumerate(msgs):
             if m["role"] == "assistant" and i > 0:
                 examples.append({"prompt": msgs[:i], "completion": [m]})
-    return examples, rejected, rows
+    return canonical_order(examples), rejected, rows
 
 
 def _as_messages(value: Any, role: str) -> list[dict] | None:
@@ -96,7 +110,7 @@ def preference_examples(path: Path) -> tuple[list[dict], list[dict], int]:
             rejected.append({"line": line_no, "reason": err, "row": row})
             continue
         examples.append({"prompt": prompt, "chosen": chosen, "rejected": rej})
-    return examples, rejected, rows
+    return canonical_order(examples), rejected, rows
 
 
 def require_examples(examples: list, rejected: list, rows: int, what: str, path: Path) -> None:

@@ -122,13 +122,34 @@ def test_rows_are_accepted_or_rejected_with_reasons(tmp_path):
                                               "{broken", {"messages": [{"role": "robot", "content": "x"}]}])
     examples, rejected, rows = sft_examples(path)
     assert rows == 5 and len(rejected) == 4 and len(examples) == 2  # one example per assistant turn
-    assert examples[1]["prompt"][-1]["content"] == "c" and examples[1]["completion"][0]["content"] == "d"
+    second = next(e for e in examples if e["completion"][0]["content"] == "d")
+    assert [m["content"] for m in second["prompt"]] == ["a", "b", "c"]
     assert all(r["reason"] for r in rejected)
     pairs = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"},
                                                {"prompt": "q", "chosen": "a", "rejected": "a"}, {"prompt": "q"}])
     ex, rej, n = preference_examples(pairs)
     assert n == 3 and len(ex) == 1 and len(rej) == 2
     assert ex[0]["prompt"] == [{"role": "user", "content": "q"}]
+
+
+def test_the_order_of_rows_in_the_file_does_not_change_the_examples(tmp_path):
+    """A concurrent teacher writes rows in completion order: the same rows in any order give the same examples
+    in the same sequence, so a seeded shuffle trains the same model."""
+    import random
+
+    from specialize.training.data import preference_examples, sft_examples
+
+    rows = chat_rows(12)
+    shuffled = rows[:]
+    random.Random(3).shuffle(shuffled)
+    assert shuffled != rows
+    first, _, _ = sft_examples(write_jsonl(tmp_path / "a.jsonl", rows))
+    second, _, _ = sft_examples(write_jsonl(tmp_path / "b.jsonl", shuffled))
+    assert first == second and len(first) == 12
+    pairs = [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(8)]
+    a, _, _ = preference_examples(write_jsonl(tmp_path / "pa.jsonl", pairs))
+    b, _, _ = preference_examples(write_jsonl(tmp_path / "pb.jsonl", pairs[::-1]))
+    assert a == b and len(a) == 8
 
 
 def test_loss_falls_on_assistant_tokens_only(tiny_model_dir, tmp_path):
@@ -159,7 +180,8 @@ def test_loss_falls_on_assistant_tokens_only(tiny_model_dir, tmp_path):
         assert "question" not in trained and "Ticket" not in trained and "Classify" not in trained
         assert "user" in ignored
     # the second turn of the multi-turn row: the first answer is context, not a target
-    last = tok.decode(batch["input_ids"][-1][batch["labels"][-1] != -100])
+    k = next(i for i, ex in enumerate(examples) if ex["completion"][0]["content"] == "SECOND ANSWER")
+    last = tok.decode(batch["input_ids"][k][batch["labels"][k] != -100])
     assert "SECOND ANSWER" in last and "FIRST ANSWER" not in last
 
 

@@ -21,8 +21,8 @@ from pydantic import Field
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
 from specialize.runtime.schema import Params, Result
-from specialize.runtime.workspace import (InputFile, OutputDir, make_dirs, open_write, rel, resolve_path,
-                                         write_text)
+from specialize.runtime.workspace import (InputFile, InputOrNewFile, OutputDir, make_dirs, open_write, rel,
+                                         resolve_path, write_text)
 
 SPLITS = ("train", "dev", "test")
 
@@ -42,9 +42,10 @@ class SplitDatasetParams(Params):
                                       "related and stay in one split; below validate_rows's near-duplicate "
                                       "threshold so that rows closer than unrelated ones but not copies also "
                                       "stay together.")
-    # read when it exists (a bundled set too), carved when it does not: the tool confines that write itself
-    golden_path: InputFile | None = Field(None, description="Locked golden set. If it exists, rows matching it are "
-                                    "kept out of every split; if not and golden_size > 0, it is carved here.")
+    # read when it exists (a bundled set too), carved inside the workspace when it does not
+    golden_path: InputOrNewFile | None = Field(None, description="Locked golden set. If it exists, rows matching "
+                                               "it are kept out of every split; if not and golden_size > 0, it is "
+                                               "carved here.")
     golden_size: int = Field(0, ge=0, description="Rows to carve into a new golden set (whole groups).")
 
 

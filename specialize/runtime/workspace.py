@@ -297,13 +297,15 @@ class PathArg:
     and before any work starts, what no tool may use: text no file system accepts (NUL bytes, over-long paths
     and names), a path that leaves the workspace (``..``, absolute, ``~``, symlinks; reads may also use the
     bundled references and ``SPECIALIZE_READ_ROOTS``), a folder where a file is expected and a file where a
-    folder is expected. Whether an input exists is left to the tool, which knows when it must.
+    folder is expected, and an input that does not exist (a name-or-path field that names nothing in the
+    workspace is taken as a name, which the tool checks).
     """
 
     access: Literal["read", "write"]
     kind: Literal["file", "dir", "any"] = "any"
     may_be_name: bool = False
     may_be_text: bool = False
+    may_create: bool = False  # read when it exists, else the tool creates it (then confined like a write)
 
 
 def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
@@ -328,7 +330,10 @@ def _checked_path_field(value: str, arg: str, spec: PathArg) -> str:
     ws = workspace_root(create=False)
     if spec.may_be_name and not looks_like_path(value) and not os.path.lexists(ws / value):
         return value  # a model name or hub id: the tool decides what it names
-    path = resolve_path(value, arg=arg, for_write=spec.access == "write", root=ws)
+    path = resolve_path(value, arg=arg, for_write=spec.access == "write", root=ws,
+                        must_exist=spec.access == "read" and not (spec.may_be_name or spec.may_create))
+    if spec.may_create and not path.exists():
+        path = resolve_path(value, arg=arg, for_write=True, root=ws)
     if spec.kind == "file" and path.is_dir():
         raise InvalidInput(f"Argument '{arg}' ({_short(value)}) is a folder; a file is expected here.",
                            fix="Pass the path of a file inside that folder.")
@@ -357,6 +362,9 @@ NameOrPath = _path_type(PathArg("read", "any", may_be_name=True))
 resolved and confined like any path."""
 NameOrFile = _path_type(PathArg("read", "file", may_be_name=True))
 """A name or the path of a file to read (a rubric, a recipe)."""
+InputOrNewFile = _path_type(PathArg("read", "file", may_create=True))
+"""A file the tool reads when it exists (from anywhere an input may come from) and otherwise creates inside the
+workspace (a golden set carved on first use)."""
 TextOrFile = _path_type(PathArg("read", "file", may_be_text=True))
 """Text, or the path of a text file holding it (a system prompt); see ``names_a_file`` for which is which.
 A value that names a file is confined like any input path."""

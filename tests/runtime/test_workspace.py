@@ -175,3 +175,29 @@ def test_text_or_file_keeps_text_and_confines_what_names_a_file(workspace, tmp_p
         with pytest.raises((ValidationError, PathEscape, InvalidInput)) as err:
             P(system_prompt=bad)
         assert "system_prompt" in str(err.value)
+
+
+def test_inputs_must_exist_at_validation_and_a_new_file_is_confined_like_a_write(workspace, tmp_path):
+    from pydantic import BaseModel
+
+    from specialize.runtime.workspace import InputFile, InputOrNewFile, NameOrPath
+
+    class P(BaseModel):
+        dataset: InputFile | None = None
+        golden: InputOrNewFile | None = None
+        model: NameOrPath | None = None
+
+    with pytest.raises(NotFound) as err:  # refused before any tool body (or job) runs
+        P(dataset="data/missing.jsonl")
+    assert "dataset" in str(err.value)
+    (workspace / "rows.jsonl").write_text("{}\n")
+    assert P(dataset="rows.jsonl").dataset == "rows.jsonl"
+    assert P(golden="eval/new_golden.jsonl").golden == "eval/new_golden.jsonl"  # carved later, inside
+    assert P(golden="builtin:tasks/support-triage/task.yaml").golden  # an existing bundled file is read
+    with pytest.raises(PathEscape):
+        P(golden="builtin:tasks/support-triage/not_there.jsonl")  # would be created in the references
+    (workspace / "plant").mkdir()
+    (workspace / "plant" / "dangling.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    with pytest.raises(PathEscape):
+        P(golden="plant/dangling.jsonl")
+    assert P(model="HuggingFaceTB/SmolLM2-135M-Instruct").model  # a name that is not in the workspace stays a name

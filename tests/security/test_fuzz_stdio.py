@@ -51,6 +51,10 @@ def stdio(tmp_path_factory):
     for folder in (ws, outside, home):
         folder.mkdir()
     (ws / "linkdir").symlink_to(outside)
+    # the inputs base_arguments names exist (so a refusal names the fuzzed argument) but hold no rows, so a
+    # fuzzed call that is valid after all ends quickly instead of starting real work
+    (ws / "in.jsonl").write_text("")
+    (ws / "adir").mkdir()
     with RawStdioServer(ws, env={"HOME": str(home), "SPECIALIZE_CACHE_DIR": str(root / "cache")}) as server:
         yield server, ws, outside, home
     from specialize.runtime import jobs  # whatever a fuzzed call started is stopped

@@ -166,5 +166,6 @@ def test_similarity_params_are_checked(workspace, bad):
 
     from specialize.tools.validate import ValidateRowsParams
 
+    (workspace / "in.jsonl").write_text("")
     with pytest.raises(ValidationError):
         ValidateRowsParams(input_path="in.jsonl", **bad)

@@ -308,6 +308,11 @@ class PathArg:
     may_create: bool = False  # read when it exists, else the tool creates it (then confined like a write)
 
 
+SHAPE_ONLY = "shape_only"
+"""Validation context key: ``Params.model_validate(args, context={SHAPE_ONLY: True})`` checks a call's shape and
+confinement without asking its inputs to exist yet (a playbook's example call, a plan written before its data)."""
+
+
 def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
     """Refuse a path argument that no tool may use, before any work starts; the value itself is kept as given.
 
@@ -316,14 +321,15 @@ def _check_path_field(value: str, info: ValidationInfo, spec: PathArg) -> str:
     whether it comes from here or from the tool.
     """
     arg = info.field_name or "path"
+    exists = not (isinstance(info.context, dict) and info.context.get(SHAPE_ONLY))
     try:
-        return _checked_path_field(value, arg, spec)
+        return _checked_path_field(value, arg, spec, inputs_exist=exists)
     except SpecializeError as exc:
         exc.details.setdefault("field", arg)  # lets an adapter report it as this field's validation error
         raise
 
 
-def _checked_path_field(value: str, arg: str, spec: PathArg) -> str:
+def _checked_path_field(value: str, arg: str, spec: PathArg, *, inputs_exist: bool = True) -> str:
     if spec.may_be_text and not names_a_file(value):
         return value  # the text itself, never opened
     check_path_text(value, arg=arg)
@@ -331,7 +337,7 @@ def _checked_path_field(value: str, arg: str, spec: PathArg) -> str:
     if spec.may_be_name and not looks_like_path(value) and not os.path.lexists(ws / value):
         return value  # a model name or hub id: the tool decides what it names
     path = resolve_path(value, arg=arg, for_write=spec.access == "write", root=ws,
-                        must_exist=spec.access == "read" and not (spec.may_be_name or spec.may_create))
+                        must_exist=inputs_exist and spec.access == "read" and not (spec.may_be_name or spec.may_create))
     if spec.may_create and not path.exists():
         path = resolve_path(value, arg=arg, for_write=True, root=ws)
     if spec.kind == "file" and path.is_dir():

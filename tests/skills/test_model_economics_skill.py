@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from specialize.runtime.catalog import load_all
-from specialize.runtime.workspace import skills_root
+from specialize.runtime.workspace import SHAPE_ONLY, skills_root
 
 SKILL = skills_root() / "model-economics"
 TEXT = (SKILL / "SKILL.md").read_text()
@@ -44,7 +44,7 @@ def test_info_strings_are_exact():
 def test_example_calls_validate_and_run(name, body, workspace):
     write_probe(workspace)
     spec = load_all()[name]
-    params = spec.params.model_validate(json.loads(body))
+    params = spec.params.model_validate(json.loads(body), context={SHAPE_ONLY: True})
     if name == "run_eval":
         return  # the probe calls a frontier API; tests/skills/test_walks.py makes it against a local server
     spec.run(params)

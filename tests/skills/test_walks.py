@@ -187,7 +187,7 @@ def test_a_broken_handoff_fails_the_walk(workspace):
     async def go():
         async with Client(_server(workspace)) as client:
             walker = Walker(client, workspace, "http://127.0.0.1:9/v1")
-            with pytest.raises(StepFailed, match=r"failed: .*accepted\.jsonl"):
+            with pytest.raises(StepFailed, match=r"(?s)failed: .*accepted\.jsonl"):
                 await walker.step(Block("x", 0, "call", tool="split_dataset",
                                         args={"input_path": "data/validated/all/accepted.jsonl"}))
             with pytest.raises(StepFailed, match="no earlier step"):

@@ -58,8 +58,9 @@ class RunPairwiseJudgeParams(Params):
     seed: int = Field(0, description="Seed for the bootstrap.")
     output_dir: OutputDir | None = Field(None, description="Folder for judgments.json and report.md "
                                                      "(default judgments/<hash>).")
-    background: bool | None = Field(None, description="Run as a job: true, false, or null = when more than "
-                                                      "job_threshold judge calls are needed.")
+    background: bool | None = Field(None, description="Run as a job: true; false = in the call however many judge "
+                                    "calls (the call blocks until done); null = as a job when more than "
+                                    "job_threshold judge calls are needed or the response files pass 16 MB.")
     job_threshold: int = Field(400, ge=1, description="Judge calls above which a null 'background' starts a job.")
 
 

@@ -31,7 +31,8 @@ def per_item(doc: dict[str, Any], metric: str) -> dict[str, float]:
 
 
 def paired_comparison(a_doc: dict[str, Any], b_doc: dict[str, Any], metric: str, seed: int = 0) -> dict[str, Any]:
-    """mean(a - b) over the items both runs scored, with a 95% paired bootstrap CI."""
+    """mean(a - b) over the items both runs scored, with its 95% paired interval (the method is in the result:
+    exact unconditional for pass/fail items, percentile bootstrap for graded ones)."""
     from specialize.evaluation.stats import paired_bootstrap_diff
 
     a, b = per_item(a_doc, metric), per_item(b_doc, metric)
@@ -155,8 +156,8 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
         lines += [_verdict("fine-tuned", _label(rival), c, gate), "",
                   f"- **Fine-tuned vs strongest baseline** ({_label(rival)}), category exact match on "
                   f"{c['n']} golden items: {_pct(c['a'])} vs {_pct(c['b'])}, difference "
-                  f"{_pts(c.get('estimate'))} (95% paired bootstrap CI {_pts(c.get('low'))} to "
-                  f"{_pts(c.get('high'))})."]
+                  f"{_pts(c.get('estimate'))} (95% CI {_pts(c.get('low'))} to {_pts(c.get('high'))}, "
+                  f"{c.get('method') or 'method not recorded'})."]
     else:
         lines += ["**Not decided**: the fine-tuned model or its baselines were not evaluated (see the stages "
                   "below).", ""]
@@ -186,9 +187,10 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
         lines.append(f"| {_label(k)} | {_metric_ci(d, METRIC)} | {_rate(d, 'critical_field_accuracy')} | "
                      f"{_rate(d, 'schema_pass_rate')} | {diff or '—'} | "
                      f"{'n/a' if lat is None else f'{lat:.2f} s'} |")
-    lines += ["", "The difference column is the fine-tuned model minus that baseline, per item, with a 95% paired "
-              "bootstrap interval; a baseline whose interval reaches zero did as well as the fine-tuned model "
-              "on this evidence.", ""]
+    methods = sorted({c.get("method") or "method not recorded" for c in comparisons.values()})
+    lines += ["", "The difference column is the fine-tuned model minus that baseline on the same items, with a "
+              f"95% interval ({'; '.join(methods) or 'none computed'}); a baseline whose interval reaches zero "
+              "did as well as the fine-tuned model on this evidence.", ""]
     ties = [k for k, c in comparisons.items() if not (c.get("low") is not None and c["low"] > 0)]
     if ties:
         lines += ["Baselines the fine-tuned model did **not** clearly beat: "

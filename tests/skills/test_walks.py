@@ -199,10 +199,6 @@ def test_a_broken_handoff_fails_the_walk(workspace):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known flaky (2026-12-01: failed 1 of 3 runs after the merges): the tiny "
-                   "model sometimes leaves an exported answer that does not stop at EOS, so export_gguf refuses the "
-                   "files; the training rows' order varies with the concurrent fake teacher. Runs every time; a "
-                   "pass shows as XPASS. Open in the closing note of session 4.")
 def test_all_four_playbooks_walk_with_real_training_and_export(workspace, tiny_model_dir):
     ws = workspace
     shutil.copytree(tiny_model_dir, ws / "models" / "tiny")

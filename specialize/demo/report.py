@@ -42,6 +42,11 @@ def paired_comparison(a_doc: dict[str, Any], b_doc: dict[str, Any], metric: str,
             "b": sum(b[i] for i in ids) / max(1, len(ids)), **res}
 
 
+def _method_name(result: dict[str, Any]) -> str:
+    """The interval's method without its parenthesised detail (kept in the JSON)."""
+    return (result.get("method") or "method not recorded").split(" (")[0]
+
+
 def _load(path: str | None, ws: Path) -> dict[str, Any] | None:
     if not path:
         return None
@@ -157,7 +162,7 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
                   f"- **Fine-tuned vs strongest baseline** ({_label(rival)}), category exact match on "
                   f"{c['n']} golden items: {_pct(c['a'])} vs {_pct(c['b'])}, difference "
                   f"{_pts(c.get('estimate'))} (95% CI {_pts(c.get('low'))} to {_pts(c.get('high'))}, "
-                  f"{c.get('method') or 'method not recorded'})."]
+                  f"{_method_name(c)})."]
     else:
         lines += ["**Not decided**: the fine-tuned model or its baselines were not evaluated (see the stages "
                   "below).", ""]
@@ -187,7 +192,7 @@ def write_report(demo: Any) -> Path:  # noqa: C901 - one page, written top to bo
         lines.append(f"| {_label(k)} | {_metric_ci(d, METRIC)} | {_rate(d, 'critical_field_accuracy')} | "
                      f"{_rate(d, 'schema_pass_rate')} | {diff or '—'} | "
                      f"{'n/a' if lat is None else f'{lat:.2f} s'} |")
-    methods = sorted({c.get("method") or "method not recorded" for c in comparisons.values()})
+    methods = sorted({_method_name(c) for c in comparisons.values()})
     lines += ["", "The difference column is the fine-tuned model minus that baseline on the same items, with a "
               f"95% interval ({'; '.join(methods) or 'none computed'}); a baseline whose interval reaches zero "
               "did as well as the fine-tuned model on this evidence.", ""]

@@ -4,6 +4,7 @@ labelled corpus of bench/neardup_corpus.py, per edit family, length bucket and l
     python bench/bench_neardup.py                      # calibrate on seed 0, report on seed 1 (held out)
     python bench/bench_neardup.py --shingles words_3   # the same for another shingle scheme
     python bench/bench_neardup.py --threshold 0.8      # report one threshold, no sweep
+    python bench/bench_neardup.py --no-name-negatives  # the corpus without same-name negatives (the earlier one)
     python bench/bench_neardup.py --write-fixture tests/data/fixtures/neardup   # the small test fixture
 
 Calibration: validate_rows runs on the calibration corpus once per threshold of the sweep (the same threshold
@@ -177,7 +178,7 @@ def report(s: dict, train, evals, show: int = 5) -> None:
     negs = defaultdict(lambda: [0, 0])
     wrong = {r["line"] for r, _ in s["false_pos"]}
     for k, c in enumerate(train):
-        if c.kind in ("hard_negative", "one_fact_negative"):
+        if c.kind in ("hard_negative", "same_name_negative", "one_fact_negative"):
             negs[c.kind][0] += (k + 1) in wrong
             negs[c.kind][1] += 1
     for kind, (a, b) in negs.items():
@@ -217,6 +218,8 @@ def main() -> None:
     ap.add_argument("--sweep", default="0.60:0.90:0.01")
     ap.add_argument("--write-fixture", default=None)
     ap.add_argument("--show", type=int, default=5, help="wrong rejections and missed pairs to print")
+    ap.add_argument("--no-name-negatives", action="store_true",
+                    help="the corpus without same-name negatives (as it was before they were added)")
     args = ap.parse_args()
     if args.write_fixture:
         train, evals = build(seed=11, per_cell=1, languages=("en", "de", "zh"))
@@ -225,7 +228,8 @@ def main() -> None:
         return
     ws = Path(tempfile.mkdtemp(prefix="bench-neardup-"))
     os.environ["SPECIALIZE_WORKSPACE"] = str(ws)
-    cal, held = build(seed=0, per_cell=args.per_cell), build(seed=1, per_cell=args.per_cell)
+    extra = {"name_negatives": not args.no_name_negatives}
+    cal, held = build(seed=0, per_cell=args.per_cell, **extra), build(seed=1, per_cell=args.per_cell, **extra)
     write_corpus(ws / "cal", *cal)
     write_corpus(ws / "held", *held)
     print(f"corpus: {len(cal[0])} training rows + {len(cal[1])} eval rows per seed; shingles={args.shingles}; "

@@ -16,6 +16,7 @@ The planted cases, by the gate that should catch them:
     label_conflict  a near copy with another label           -> rejected as label_consistency, naming its original
     eval_leak       a near copy of an eval row               -> rejected as eval_leak, naming the eval row
     hard_negative   same template(s), two or more facts changed -> accepted
+    same_name_negative same template(s), the same person named, every other fact changed -> accepted
     one_fact_negative  a one-slot template with its one fact changed -> reported apart: lexically it is a one-word
                     edit, so a similarity gate cannot tell it from a synonym swap
 """
@@ -430,12 +431,34 @@ def _hard_negative(rng: random.Random, parts: list[tuple[str, dict]], lang: str)
     return _render(new, lang), new
 
 
+def _same_name_negative(rng: random.Random, parts: list[tuple[str, dict]], lang: str) -> tuple[str, list] | None:
+    """The same templates with the same person named and every other slot filled with another value; None when
+    the text names nobody or states nothing else."""
+    if not any("name" in s for _, s in parts) or all(set(s) <= {"name"} for _, s in parts):
+        return None
+    slots = _slots_for(lang)
+    new = []
+    for t, s in parts:
+        _, chosen = _fill(rng, t, slots, avoid=s)
+        if "name" in s:
+            chosen["name"] = s["name"]
+        new.append((t, chosen))
+    return _render(new, lang), new
+
+
 def build(seed: int = 0, per_cell: int = 6, languages: tuple[str, ...] = ("en", "de", "fr", "es", "zh"),
-          lengths: tuple[str, ...] = ("short", "medium", "long")) -> tuple[list[Case], list[Case]]:
+          lengths: tuple[str, ...] = ("short", "medium", "long"),
+          name_negatives: bool = True) -> tuple[list[Case], list[Case]]:
     """(training rows, eval rows). For every language, length and family: ``per_cell`` near copies of training
     originals, ``per_cell // 2`` relabelled copies (label conflicts) and ``per_cell // 2`` edited eval rows
-    (leaks); plus one hard negative per original and per eval row, and unrelated originals as filler."""
+    (leaks); plus one hard negative per original and per eval row, and unrelated originals as filler.
+
+    ``name_negatives``: also, per original or eval row that names a person and states other facts, a
+    ``same_name_negative`` (the same person, every other fact changed), drawn from a generator of its own so
+    that the other rows are the ones ``name_negatives=False`` (the corpus before these were added) makes, in
+    another order."""
     rng = random.Random(seed)
+    name_rng = random.Random(f"same-name-{seed}")
     train: list[Case] = []
     evals: list[Case] = []
     group = 0
@@ -467,6 +490,12 @@ def build(seed: int = 0, per_cell: int = 6, languages: tuple[str, ...] = ("en", 
                         neg_text, neg_parts = _hard_negative(rng, parts, lang)
                         train.append(Case(neg_text, other, lang, bucket, neg_kind, family, group, parts=neg_parts))
                         group += 1
+                        same = _same_name_negative(name_rng, parts, lang) if name_negatives else None
+                        if same is not None:
+                            label_2 = name_rng.choice([x for x in LABELS if x != label])
+                            train.append(Case(same[0], label_2, lang, bucket, "same_name_negative", family, group,
+                                              parts=same[1]))
+                            group += 1
     rng.shuffle(train)  # copies may come before or after their originals; fix partner indices after the shuffle
     return _reindex(train), evals
 

@@ -31,8 +31,8 @@ def still_in(fail: Fail) -> np.ndarray:
 
 def load_eval_sets(paths: list[Path]) -> tuple[list[tuple[str, int]], TokenTable, TokenTable,
                                                 dict[int, tuple[str, int]]]:
-    """The eval rows' inputs: ``(name, line)`` per row, their normalised word table and number table
-    (``specialize.data.normalize``, as the similarity gates compare training rows), and input hash -> first such
+    """The eval rows' inputs: ``(name, line)`` per row, their normalised word table and fact table (numbers and
+    names: ``specialize.data.normalize``, as the similarity gates compare training rows), and input hash -> first such
     row.
     Lines that do not parse, or hold no recognisable row, are skipped (they cannot leak into training data)."""
     meta: list[tuple[str, int]] = []
@@ -66,9 +66,10 @@ def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, in
                eval_inputs: dict[int, tuple[str, int]], share: np.ndarray, match: np.ndarray,
                ngram: int, min_share: float, numbers: TokenTable, eval_numbers: TokenTable) -> None:
     """Exact copies of an eval input, then rows sharing at least ``min_share`` of their word n-grams with one eval
-    row, unless the row states numbers that eval row does not (the share is capped by the share of the row's
-    numbers found in it: ``specialize.data.dedupe.number_agreement``)."""
-    from specialize.data.dedupe import number_agreement
+    row, unless the row states facts that eval row does not (the share is capped by the share of the row's
+    numbers found in it, and by that of its names when the two rows name different people or places:
+    ``specialize.data.dedupe.fact_agreement``; ``numbers`` and ``eval_numbers`` are fact tables)."""
+    from specialize.data.dedupe import fact_agreement
 
     live = still_in(fail)
     keys = np.fromiter(eval_inputs, dtype=np.uint64, count=len(eval_inputs))
@@ -78,7 +79,7 @@ def eval_leaks(fail: Fail, input_hash: np.ndarray, eval_meta: list[tuple[str, in
     cand = np.flatnonzero(share >= min_share)
     if len(cand):
         share = share.copy()
-        share[cand] = np.minimum(share[cand], number_agreement(numbers, cand, eval_numbers, match[cand],
+        share[cand] = np.minimum(share[cand], fact_agreement(numbers, cand, eval_numbers, match[cand],
                                                                contained=True))
     for i in cand[share[cand] >= min_share].tolist():
         if fail[i] is None:

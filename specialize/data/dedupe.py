@@ -12,8 +12,9 @@ Pipeline (all arrays, no per-pair Python in the hot path):
    MinHash estimate.
 
 ``text_pairs`` is the similarity every gate uses (near duplicates, eval leaks, label conflicts, and the
-near-duplicate grouping of split_dataset): the Jaccard above, capped by how well the two rows' numbers agree
-(``number_agreement``), since a row stating another order id, amount or time is another fact, not a copy.
+near-duplicate grouping of split_dataset): the Jaccard above, capped by how well the two rows' facts agree
+(``fact_agreement``): a row stating another order id, amount or time, or naming another person, place or product
+where its partner names one, states another fact; it is not a copy.
 
 ``ngram_overlap`` gives, per row, the share of its word n-grams found in a reference set (decontamination).
 """
@@ -130,35 +131,55 @@ def _row_sets(table: TokenTable, rows: np.ndarray) -> dict[int, set[int]]:
     return {r: set(values[offs[k]:offs[k + 1]]) for k, r in enumerate(rows.tolist())}
 
 
-def number_agreement(left: TokenTable, a: np.ndarray, right: TokenTable, b: np.ndarray, *,
-                     contained: bool = False) -> np.ndarray:
-    """Per pair (row ``a[k]`` of ``left``, row ``b[k]`` of ``right``; number tables from
-    ``specialize.data.normalize.number_table``): the Jaccard of the two rows' sets of numbers, 1.0 when neither
-    states a number. With ``contained=True``: the share of the left row's numbers that the right row also
-    states (1.0 when the left row has none), for a row that may hold only part of its partner."""
+def fact_agreement(left: TokenTable, a: np.ndarray, right: TokenTable, b: np.ndarray, *,
+                   contained: bool = False) -> np.ndarray:
+    """Per pair (row ``a[k]`` of ``left``, row ``b[k]`` of ``right``; fact tables from
+    ``specialize.data.normalize.fact_table``): how well the two rows' facts agree, the lower of two values.
+
+    Numbers: the Jaccard of the two rows' sets of numbers, 1.0 when neither states a number; with
+    ``contained=True``, the share of the left row's numbers that the right row also states (1.0 when the left row
+    has none), for a row that may hold only part of its partner.
+
+    Names: 1.0 unless *each* row holds a name the other lacks (a name swapped for another); then the Jaccard of
+    the two name sets (``contained``: the share of the left row's names in the right row). A row that only adds
+    or only drops names (a casing edit, a name written in small letters, a capitalised word inserted) keeps 1.0.
+    A number table alone (``number_table``) has no names and gives the numbers' value."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     out = np.ones(len(a))
     has_a, has_b = np.diff(left.offsets)[a] > 0, np.diff(right.offsets)[b] > 0
-    todo = np.flatnonzero(has_a if contained else has_a | has_b)
+    todo = np.flatnonzero(has_a | has_b)
     if len(todo) == 0:
         return out
     xs, ys = _row_sets(left, a[todo]), _row_sets(right, b[todo])
+    bit = 1 << 63
     for k, i, j in zip(todo.tolist(), a[todo].tolist(), b[todo].tolist()):
         x, y = xs[i], ys[j]
-        inter = len(x & y)
-        out[k] = inter / len(x) if contained else inter / (len(x) + len(y) - inter)
+        xn, yn = {v for v in x if v >= bit}, {v for v in y if v >= bit}
+        value = 1.0
+        if xn - yn and yn - xn:
+            inter = len(xn & yn)
+            value = inter / len(xn) if contained else inter / (len(xn) + len(yn) - inter)
+        if xn or yn:
+            x, y = x - xn, y - yn
+        if x or (y and not contained):
+            inter = len(x & y)
+            value = min(value, inter / len(x) if contained else inter / (len(x) + len(y) - inter))
+        out[k] = value
     return out
 
 
-def text_pairs(shingles: TokenTable, numbers: TokenTable, *, threshold: float, num_perm: int = 64,
+number_agreement = fact_agreement  # the earlier name, from when numbers were the only facts
+
+
+def text_pairs(shingles: TokenTable, facts: TokenTable, *, threshold: float, num_perm: int = 64,
                seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, i < j, whose similarity is at least ``threshold``, and that similarity: the exact
-    Jaccard of their shingle sets (``similar_pairs``), or their numbers' agreement (``number_agreement``) when
-    that is lower. ``numbers`` has one row per row of ``shingles``."""
+    Jaccard of their shingle sets (``similar_pairs``), or their facts' agreement (``fact_agreement``: numbers and
+    names) when that is lower. ``facts`` has one row per row of ``shingles``."""
     pairs, sims = similar_pairs(shingles, threshold=threshold, num_perm=num_perm, seed=seed)
     if len(pairs) == 0:
         return pairs, sims
-    sims = np.minimum(sims, number_agreement(numbers, pairs[:, 0], numbers, pairs[:, 1]))
+    sims = np.minimum(sims, fact_agreement(facts, pairs[:, 0], facts, pairs[:, 1]))
     keep = sims >= threshold
     return pairs[keep], sims[keep]
 
@@ -166,11 +187,11 @@ def text_pairs(shingles: TokenTable, numbers: TokenTable, *, threshold: float, n
 def similar_texts(texts: list[str], *, threshold: float, num_perm: int = 64,
                   scheme: str = "words_1_2") -> tuple[np.ndarray, np.ndarray]:
     """``text_pairs`` for texts held in memory (split_dataset's grouping and golden-set check): the texts are
-    normalised, shingled and their numbers read exactly as validate_rows does for its rows."""
+    normalised, shingled and their facts (numbers, names) read exactly as validate_rows does for its rows."""
     from specialize.data.normalize import normalized_tables, shingle_table
 
-    words, numbers = normalized_tables(texts)
-    return text_pairs(shingle_table(words, scheme), numbers, threshold=threshold, num_perm=num_perm)
+    words, facts = normalized_tables(texts)
+    return text_pairs(shingle_table(words, scheme), facts, threshold=threshold, num_perm=num_perm)
 
 
 def ngram_reference(reference: TokenTable, n: int) -> tuple[np.ndarray, np.ndarray]:

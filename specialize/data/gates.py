@@ -78,7 +78,7 @@ class ChunkChecks:
     fail: list[Failure | None]
     words: TokenTable  # lower-cased input words of the rows that passed (empty for the others)
     norm_words: TokenTable  # the same inputs' normalised words (specialize.data.normalize), for similarity
-    numbers: TokenTable  # the numbers in those normalised inputs (facts: rows stating other numbers differ)
+    numbers: TokenTable  # the facts of those inputs: numbers and names (normalize.fact_table; rows stating others differ)
     output_hash: np.ndarray  # whitespace-normalised output per passing row (0 for the others)
     category: list[str | None]
     difficulty: list[str | None]

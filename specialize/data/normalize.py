@@ -24,7 +24,16 @@ word is what a changed fact looks like. On the labelled benchmark this raised re
 
 ``number_table`` keeps only the numbers of the normalised texts (runs of digits). Numbers are facts (an order
 id, an amount, a time, a version): the similarity gates treat two texts that state different numbers as
-different rows even when their words agree (``specialize.data.dedupe.number_agreement``).
+different rows even when their words agree (``specialize.data.dedupe.fact_agreement``).
+
+Names are facts too: "refund Tomasz Ivanova's order" and "refund John Ivanova's order" are about two people.
+``name_strings`` reads them from the text as written, before case is folded: words that start with a capital
+and a small letter and do not start a sentence. The similarity gates count a pair as disagreeing on names only
+when each text holds a name the other lacks, so that edits which only add or drop capitals (a text in small
+letters, Title Case, a capitalised word inserted or deleted) do not make two texts different. Two cases where
+capitals say nothing: German capitalises every noun, so German texts (``german_rows``: two or more German
+function words) get no names, and scripts without case (Chinese, Japanese...) have none. ``fact_table`` holds
+both kinds of fact per row, names marked by the top bit of their hash (``NAME_BIT``).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import numpy as np
 
 from specialize.data.wordtable import TokenTable
 
+NAME_BIT = np.uint64(1 << 63)  # set in the hashes of names in a fact table (fact_table), clear in those of numbers
 _SEP = "\x1f"  # joins a batch of texts; the batch falls back to one text at a time if a text contains it
 _THOUSANDS = re.compile(r"(?<=\d)[,.'\u2019\u00a0\u202f](?=\d{3}(?!\d))")
 _ZERO_FRACTION = re.compile(r"(?<=\d)[.,:]00(?!\d)")
@@ -108,9 +118,10 @@ def normalized_words(texts: list[str]) -> TokenTable:
 
 def normalized_tables(texts: list[str]) -> tuple[TokenTable, TokenTable]:
     """What the similarity gates compare, from one normalisation pass: the normalised words of each text and
-    its numbers (``number_table``)."""
+    its facts (``fact_table``: numbers and names)."""
     norm = normalize_texts(texts)
-    return TokenTable.from_texts(norm, lower=False), number_table(norm)
+    words = TokenTable.from_texts(norm, lower=False)
+    return words, fact_table(texts, norm, words)
 
 
 _A_DIGITS = bytes(c if 48 <= c <= 57 or c == 0x1F else 32 for c in range(256))  # digits and the batch separator
@@ -128,7 +139,8 @@ def number_table(normalized: list[str]) -> TokenTable:
     parts = digits.split(_SEP) if normalized else []
     if len(parts) != len(normalized):  # a text held the separator after all: one at a time
         parts = [_NOT_DIGITS.sub(" ", t.replace(_SEP, " ")) for t in normalized]
-    return TokenTable.from_texts(parts, lower=False)
+    table = TokenTable.from_texts(parts, lower=False)
+    return TokenTable(table.flat & ~NAME_BIT, table.offsets)  # the top bit marks names in a fact table
 
 
 def shingle_table(words: TokenTable, scheme: str = "words_1_2") -> TokenTable:
@@ -174,3 +186,112 @@ def _interleave(a: TokenTable, b: TokenTable) -> TokenTable:
     flat[pos_a] = a.flat
     flat[pos_b] = b.flat
     return TokenTable(flat, offsets)
+
+
+# Names (see ``name_strings``) are found on a "shape" of the text: one byte per character saying what kind it is.
+_SHAPES: list[np.ndarray] = []  # built on first use: the shape byte of every character of the BMP
+_CANDIDATE = re.compile(rb" Aa")  # a space, a capital, a small letter: where a name may start
+_LETTERS = re.compile(rb"[Aa]+")
+# German capitalises every noun, so a capital there says nothing about names: a text holding two or more of these
+# German function words (none of them a common word of English, French, Spanish, Italian or Dutch) has no
+# names. Other languages that capitalise nouns (Luxembourgish) are left out.
+GERMAN_WORDS = ("und ist nicht ich für auf wurde wurden sich auch noch kann können bitte keine kein einen einem "
+                "einer eine dem der wir sie nach bei über oder aber wenn dass habe haben wird werden mehr immer "
+                "schon seit mein meine mir mich unser unsere zum zur vom beim aus von").split()
+_GERMAN_HASHES: list[np.ndarray] = []
+
+
+def _shape_table() -> np.ndarray:
+    """Per BMP character: A (capital), a (small letter), space (space or tab), . (ends a sentence: . ! ? : an
+    ellipsis or their CJK forms), newline (a line break or the batch separator), o (anything else)."""
+    if not _SHAPES:
+        table = np.full(0x10000, ord("o"), dtype=np.uint8)
+        for c in range(0x10000):
+            ch = chr(c)
+            if ch.isupper():
+                table[c] = ord("A")
+            elif ch.islower():
+                table[c] = ord("a")
+        for ch in " \t\u00a0\u3000":
+            table[ord(ch)] = ord(" ")
+        for ch in ".!?:\u2026\u3002\uff01\uff1f\uff1a":
+            table[ord(ch)] = ord(".")
+        for ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029":
+            table[ord(ch)] = ord("\n")
+        _SHAPES.append(table)
+    return _SHAPES[0]
+
+
+def name_strings(texts: list[str]) -> list[str]:
+    """Per text (as written, before normalisation): its names, case-folded and joined by spaces.
+
+    A name is a word that starts with a capital followed by a small letter, after a space, and not at the start
+    of a sentence (the first word of a text, the word after a line break, after . ! ? or :). All-capital words
+    (acronyms, shouting) and single capitals ("I") are not names. Scripts without case (Chinese, Japanese,
+    Arabic...) have none. German texts are left to ``fact_table``, which drops their names."""
+    if not texts:
+        return []
+    joined = _SEP.join(texts)
+    ascii_only = joined.isascii()
+    if not ascii_only:
+        joined = unicodedata.normalize("NFKC", joined)
+        if joined.count(_SEP) != len(texts) - 1:  # a text holds the separator (or NFKC moved one): one at a time
+            return [name_strings([t.replace(_SEP, " ")])[0] for t in texts]
+    table = _shape_table()
+    if ascii_only:
+        codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    else:
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        codes = np.where(codes < 0x10000, codes, ord("#"))  # beyond the BMP: no case
+    shape = table[codes].tobytes()
+    starts = []
+    for m in _CANDIDATE.finditer(shape):
+        q = m.start() - 1
+        while q >= 0 and shape[q] == 32:  # several spaces
+            q -= 1
+        if q >= 0 and shape[q] not in (10, 46):  # not the start of a text or line, not after a sentence's end
+            starts.append(m.start() + 1)
+    found: list[list[str]] = [[] for _ in texts]
+    if starts:
+        if ascii_only:  # text k ends where text k + 1 starts, after the separator
+            rows = np.searchsorted(np.cumsum([len(t) + 1 for t in texts]), starts, side="right").tolist()
+        else:
+            rows = np.searchsorted(np.flatnonzero(codes == 0x1F), starts).tolist()
+        letters = _LETTERS.match
+        for row, k in zip(rows, starts):
+            found[row].append(joined[k:letters(shape, k).end()])
+    out = []
+    for names in found:
+        text = " ".join(names)
+        out.append(text.lower() if ascii_only else text.casefold())
+    return out
+
+
+def german_rows(words: TokenTable) -> np.ndarray:
+    """Per row of a normalised word table: True when it holds two or more different ``GERMAN_WORDS``."""
+    if not _GERMAN_HASHES:
+        _GERMAN_HASHES.append(np.unique(normalized_words([" ".join(GERMAN_WORDS)]).flat))
+    known = _GERMAN_HASHES[0]
+    pos = np.minimum(np.searchsorted(known, words.flat), len(known) - 1)
+    hit = np.flatnonzero(known[pos] == words.flat)
+    out = np.zeros(len(words), dtype=bool)
+    if len(hit) == 0:
+        return out
+    row = np.searchsorted(words.offsets, hit, side="right") - 1
+    codes = np.unique(row * len(known) + pos[hit])  # each German word counts once per row
+    out[np.bincount(codes // len(known), minlength=len(words)) >= 2] = True
+    return out
+
+
+def fact_table(texts: list[str], normalized: list[str], words: TokenTable) -> TokenTable:
+    """One row per text: its numbers (``number_table`` of the normalised text, top hash bit clear) followed by
+    its names (``name_strings`` of the text as written, top bit set; none for a German text, found with
+    ``german_rows`` over ``words``, the normalised word table), so that
+    ``specialize.data.dedupe.fact_agreement`` can tell the two kinds apart."""
+    numbers = number_table(normalized)
+    names = TokenTable.from_texts(name_strings(texts), lower=False)
+    german = german_rows(words)
+    if german.any():
+        keep = np.flatnonzero(~german)
+        names = names.take(keep).spread(keep, len(texts))
+    return _interleave(numbers, TokenTable(names.flat | NAME_BIT, names.offsets))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specialize.data.normalize import (normalize_text, normalize_texts, normalized_tables, normalized_words,
-                                       number_table, shingle_table)
+from specialize.data.normalize import (name_strings, normalize_text, normalize_texts, normalized_tables,
+                                       normalized_words, number_table, shingle_table)
 
 
 @pytest.mark.parametrize("text,words", [
@@ -74,13 +74,26 @@ def test_a_moved_word_costs_less_than_a_replaced_one():
 def test_number_table_holds_the_numbers_after_normalisation():
     texts = ["Order #48213: charged $1,250.00 at 9am", "订单48213扣款1250元", "no digits here", "",
              "v2 build 0017"]
-    words, numbers = normalized_tables(texts)
+    numbers = number_table(normalize_texts(texts))
     rows = [numbers.flat[numbers.offsets[i]:numbers.offsets[i + 1]].tolist() for i in range(len(texts))]
     # the same numbers (48213, 1250) in both languages hash alike; "9" is the third number of the first text
     assert rows[0][:2] == rows[1] and len(rows[0]) == 3
     assert rows[2] == [] and rows[3] == [] and len(rows[4]) == 2
-    assert number_table(normalize_texts(texts)).flat.tolist() == numbers.flat.tolist()
-    assert len(words) == len(texts)
+    assert all(h < 1 << 63 for h in numbers.flat.tolist())  # the top bit is kept for names
+
+
+def test_fact_table_holds_each_rows_numbers_then_its_names():
+    texts = ["Order #48213 for Maria Lopez", "order 48213 for maria lopez", "Refund Kenji", ""]
+    words, facts = normalized_tables(texts)
+    numbers = number_table(normalize_texts(texts))
+    rows = [facts.flat[facts.offsets[i]:facts.offsets[i + 1]].tolist() for i in range(len(texts))]
+    num = [numbers.flat[numbers.offsets[i]:numbers.offsets[i + 1]].tolist() for i in range(len(texts))]
+    names = [[h for h in r if h >= 1 << 63] for r in rows]
+    assert [r[:len(n)] for r, n in zip(rows, num)] == num  # the numbers first, unchanged
+    assert [len(n) for n in names] == [2, 0, 1, 0]  # small letters are no names; a text's first word is none
+    assert names[0][0] != names[2][0] and len(words) == len(texts)
+    # all capitals are no name; a capitalised word after a comma is one
+    assert [t.split() for t in name_strings(["Ask Maria", "ask MARIA, then Maria"])] == [["maria"], ["maria"]]
 
 
 def test_words_3_keeps_the_old_three_word_shingles():

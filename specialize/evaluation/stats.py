@@ -140,7 +140,8 @@ def _exact_upper_p(gains: np.ndarray, losses: np.ndarray, n: int, delta: np.ndar
 
 
 BERGER_BOOS_GAMMA = 1e-4  # share of each one-sided alpha spent on the confidence set for the discordance
-SUPPORT_MAX_DISCORDANT = 100  # above EXACT_CI_MAX_N items: the restricted exact interval up to this many changed items
+SUPPORT_MAX_DISCORDANT = 100  # above EXACT_CI_MAX_N items: the restricted exact interval when this few items
+# changed (gains + losses) or this few did not; Tango's otherwise
 _SUPPORT_GRID = 32  # discordance values inside the confidence set over which the restricted p is maximised
 _SUPPORT_EPS = 1e-11  # binomial mass left out at each end of the summed discordant counts (added back to p)
 
@@ -154,7 +155,8 @@ def _restricted_upper_p(gains: np.ndarray, losses: np.ndarray, n: int, delta: np
     and ``gamma`` is added to the result, which keeps the test's level at every discordance. The sum over
     the discordant count k runs over the counts that interval makes likely; the binomial mass of the counts
     left out (at most 2 * _SUPPORT_EPS, computed exactly) is added as if every one of them were extreme. So
-    the work depends on the observed discordant count, not on n, and nothing dropped makes p smaller.
+    the work grows with the fewer of the changed and unchanged items, not with n, and nothing dropped makes
+    p smaller.
     """
     from scipy.special import betainc, gammaln, xlogy
     from scipy.stats import beta, binom
@@ -253,8 +255,8 @@ def exact_paired_interval(gains: Any, losses: Any, n: int, *, confidence: float 
     Each limit is where the Tango-ordered exact test (the margin test's own construction) stops rejecting;
     its coverage cannot fall below the level except through the finite nuisance grid. ``restricted`` takes
     each test's p from ``_restricted_upper_p`` (nuisance maximised over a confidence set for the
-    discordance, Berger-Boos), whose cost depends on the discordant count rather than on n. Arrays of
-    outcomes with one ``n`` work too; each distinct outcome is computed once.
+    discordance, Berger-Boos), whose cost grows with the fewer of the changed and unchanged items, not
+    with n. Arrays of outcomes with one ``n`` work too; each distinct outcome is computed once.
     """
     b, c = np.asarray(gains), np.asarray(losses)
     tail = (1 - confidence) / 2
@@ -265,8 +267,8 @@ def exact_paired_interval(gains: Any, losses: Any, n: int, *, confidence: float 
     pairs, inverse = np.unique(np.stack([b.reshape(-1), c.reshape(-1)]), axis=1, return_inverse=True)
     pb, pc = pairs[0].astype(float), pairs[1].astype(float)
     rows_b, rows_c = np.r_[pb, pc], np.r_[pc, pb]  # the upper limit is minus the mirrored outcome's lower one
-    if restricted:  # the summed discordant counts span about the observed count plus a dozen standard deviations
-        top = float(np.max(pb + pc))
+    if restricted:  # the summed discordant counts span about the fewer of the changed and unchanged items
+        top = float(np.max(np.minimum(pb + pc, n - pb - pc)))  # plus a dozen standard deviations
         width = min(int(n) + 1, int(top + 16 * math.sqrt(top + 1) + 40))
         chunk = max(1, 2_000_000 // (_SUPPORT_GRID * width))
     else:
@@ -288,10 +290,10 @@ def paired_proportion_diff(gains: Any, losses: Any, n: Any, *, confidence: float
 
     * ``exact``: the exact unconditional interval (``exact_paired_interval``), nuisance over its whole range;
     * ``restricted``: the same tests with the nuisance confined to a confidence set (Berger-Boos), whose
-      cost depends on gains + losses, not on n;
+      cost depends on the fewer of the changed and unchanged items, not on n;
     * ``tango``: Tango's asymptotic score interval;
-    * ``auto``: ``exact`` up to EXACT_CI_MAX_N items; above that ``restricted`` when gains + losses is at
-      most SUPPORT_MAX_DISCORDANT and ``tango`` otherwise.
+    * ``auto``: ``exact`` up to EXACT_CI_MAX_N items; above that ``restricted`` when the changed items
+      (gains + losses) or the unchanged ones number at most SUPPORT_MAX_DISCORDANT, ``tango`` otherwise.
 
     Tango's interval alone covers only about 86-93% at some rates within a few items of the edges, at any
     n; with many changed items it stays within a few thousandths of nominal (``bench/bench_stats.py``
@@ -320,14 +322,16 @@ def paired_proportion_diff(gains: Any, losses: Any, n: Any, *, confidence: float
     else:
         z = norm.ppf(1 - (1 - confidence) / 2)
         low, high = (np.array(_tango_root(b, c, m, s), dtype=float) for s in (z, -z))
-        use = (b + c <= SUPPORT_MAX_DISCORDANT) if method == "auto" else np.full(b.shape, method == "restricted")
+        few = np.minimum(b + c, m - b - c) <= SUPPORT_MAX_DISCORDANT  # changed, or unchanged, items are few
+        use = few if method == "auto" else np.full(b.shape, method == "restricted")
         for size in np.unique(m[use]):  # the exact computation takes one n at a time
             at = use & (m == size)
             low[at], high[at] = exact_paired_interval(b[at], c[at], int(size), confidence=confidence,
                                                       restricted=True)
         if method == "auto":
             name = (EXACT_RESTRICTED if use.all() else TANGO if not use.any() else
-                    f"{EXACT_RESTRICTED} where gains + losses <= {SUPPORT_MAX_DISCORDANT}, {TANGO} elsewhere")
+                    f"{EXACT_RESTRICTED} where gains + losses or the unchanged items number at most "
+                    f"{SUPPORT_MAX_DISCORDANT}, {TANGO} elsewhere")
         else:
             name = EXACT_RESTRICTED if method == "restricted" else TANGO
     est = (b - c) / m

@@ -82,15 +82,17 @@ def _edge_coverage(n, rates):
 
 
 def test_large_n_edge_coverage_is_at_least_nominal_where_tango_falls_short():
-    """Exact coverage at n = 20,000 at rates a few items from 0 (the mirror image covers a few from 1).
+    """Exact coverage at n = 20,000 at rates a few items from 0 and one item from a gain of 1 (mirrored
+    outcomes have mirrored intervals, so these stand for the other edges too).
 
     With no losses the outcomes lie on one line and are enumerated to 1e-12; with 5 gains and 1 loss
     expected, the outcomes above 1e-5 carry all but about 2e-4 of the probability, and that shortfall is
     charged against our interval (so its figure is a lower bound) and credited to Tango's (an upper bound).
-    Tango's interval covers about 0.93 at (5, 1) and 0.944 at (20, 0), so the check fails if the
-    restricted exact method stops being used at large n.
+    Tango's interval covers about 0.93 at (5, 1), 0.944 at (20, 0) and 0.92 one item from a gain of 1,
+    so the check fails if the restricted exact method stops being used at large n.
     """
-    worst, worst_tango = _edge_coverage(20_000, [(3, 0, 0.0), (20, 0, 0.0), (5, 1, 1e-5)])
+    n = 20_000
+    worst, worst_tango = _edge_coverage(n, [(3, 0, 0.0), (20, 0, 0.0), (5, 1, 1e-5), (n - 1, 0, 1e-12)])
     assert worst >= 0.95, worst
     assert worst_tango < 0.945, worst_tango
 
@@ -100,7 +102,8 @@ def test_large_n_edge_coverage_is_at_least_nominal_where_tango_falls_short():
 def test_large_n_edge_coverage_at_more_rates(n):
     """As above at more rates, with outcomes above 1e-6 (a few seconds of CPU per n)."""
     worst, worst_tango = _edge_coverage(n, [(1, 0, 0.0), (3, 0, 0.0), (20, 0, 0.0), (60, 0, 0.0),
-                                            (5, 1, 1e-6), (3, 3, 1e-6), (10, 2, 1e-6)])
+                                            (5, 1, 1e-6), (3, 3, 1e-6), (10, 2, 1e-6), (n - 3, 0, 1e-12),
+                                            (n - 10, 0, 1e-12)])
     assert worst >= 0.95, (n, worst)
     assert worst_tango < 0.945, (n, worst_tango)
 
@@ -129,10 +132,13 @@ def test_method_names_say_which_interval_was_used():
     cap = stats.SUPPORT_MAX_DISCORDANT
     assert stats.paired_proportion_diff(3, 0, 5000)["method"] == stats.EXACT_RESTRICTED
     assert stats.paired_proportion_diff(cap, 1, 5000)["method"] == stats.TANGO
+    # few unchanged items (a difference near 1) is the other edge: 4,998 gains, 2 unchanged
+    near_one = stats.paired_proportion_diff(4998, 0, 5000)
+    assert near_one["method"] == stats.EXACT_RESTRICTED and near_one["low"] < 4998 / 5000 < near_one["high"]
     assert stats.paired_proportion_diff(3, 0, 1000)["method"] == stats.EXACT_CI
     mixed = stats.paired_proportion_diff(np.array([3, cap + 1]), np.array([0, 0]), np.array([5000, 5000]))
     assert stats.EXACT_RESTRICTED in mixed["method"] and stats.TANGO in mixed["method"]
-    assert f"gains + losses <= {cap}" in mixed["method"]
+    assert f"at most {cap}" in mixed["method"]
     wr = stats.win_rate(["win"] * 4 + ["tie"] * 3000)
     assert stats.EXACT_RESTRICTED in wr["ci_method"] and wr["ci_low"] < wr["win_rate_ties_half"] < wr["ci_high"]
     with pytest.raises(InvalidInput, match="restricted"):

@@ -14,9 +14,9 @@ Which interval where, chosen by measured coverage (``bench/bench_stats.py`` prin
   number at most SUPPORT_MAX_DISCORDANT, the same two tests with the nuisance (the discordance) maximised
   only over a 99.99% confidence set for it and that 1e-4 added to each p (Berger and Boos 1994), summed
   over the discordant counts the set makes likely (a fraction of a CPU second at any n); elsewhere, with
-  many items both changed and unchanged, Tango's interval, whose coverage there wavers by about a
-  thousandth around 95% (0.9488 at worst on the bench grid at n = 2,000; ``bench/bench_stats.py
-  --only-large`` prints the whole rule's exact coverage).
+  many items both changed and unchanged, Tango's interval, whose coverage there wavers by up to about
+  three thousandths around 95% (worst on the bench grid 0.9488 at n = 2,000, 0.9471 at n = 5,000, with no
+  losses and a few hundred gains; ``bench/bench_stats.py --only-large`` prints the rule's exact coverage).
   A win rate with ties as half is 0.5 + (W - L) / 2n, the same quantity as a paired difference whose
   gains are wins and whose losses are losses.
 * any other statistic (macro-F1, mean judge scores): the percentile bootstrap, vectorised over an index matrix

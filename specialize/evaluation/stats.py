@@ -403,8 +403,9 @@ def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0, *,
     The gain is p(first passes, second fails) - p(second passes, first fails); the statistic is Tango's score
     (at margin 0, McNemar's (b - c) / sqrt(b + c)). For one outcome with n <= EXACT_MAX_N (``exact``) the
     p-value is exact and unconditional (its type-I error stays at or under alpha where the normal
-    approximation runs over, with few discordant items); otherwise, and for arrays, it is the normal
-    approximation, which agrees with the Tango interval: p < alpha exactly when the lower end of the
+    approximation runs over, with few discordant items); above that, where the changed or the unchanged items
+    number at most SUPPORT_MAX_DISCORDANT, the exact p with the nuisance confined to a confidence set
+    (``_restricted_upper_p``); otherwise, and for arrays, it is the normal approximation, which agrees with the Tango interval: p < alpha exactly when the lower end of the
     two-sided 1 - 2 alpha interval lies above the margin.
     """
     from scipy.stats import norm
@@ -420,7 +421,12 @@ def paired_margin_test(gains: Any, losses: Any, n: Any, margin: float = 0.0, *,
             p = np.float64(1.0)
         elif exact and m <= EXACT_MAX_N:
             p = float(_exact_upper_p(b, c, m, np.asarray(margin))[0])
-        how = "exact unconditional" if exact and m <= EXACT_MAX_N else "normal-approximation"
+        restricted = exact and m > EXACT_MAX_N and min(b + c, m - b - c) <= SUPPORT_MAX_DISCORDANT
+        if restricted:  # few changed (or unchanged) items at large n: where the normal approximation runs over
+            p = float(min(1.0, _restricted_upper_p(b, c, m, np.asarray([margin], dtype=float))[0]))
+        how = ("exact unconditional" if exact and m <= EXACT_MAX_N else
+               "exact unconditional (nuisance restricted to a confidence set, Berger-Boos)" if restricted else
+               "normal-approximation")
         return {"z": float(z), "p_value": float(p), "margin": margin, "gains": int(b), "losses": int(c),
                 "n": m, "method": f"one-sided {how} test of gain > {margin:g} (Tango's statistic)",
                 "warnings": warnings}

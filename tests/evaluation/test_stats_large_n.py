@@ -143,3 +143,28 @@ def test_method_names_say_which_interval_was_used():
     assert stats.EXACT_RESTRICTED in wr["ci_method"] and wr["ci_low"] < wr["win_rate_ties_half"] < wr["ci_high"]
     with pytest.raises(InvalidInput, match="restricted"):
         stats.paired_proportion_diff(3, 0, 5000, method="bogus")
+
+
+def test_the_gate_margin_test_keeps_its_level_above_the_exact_range():
+    """Type-I error of the one-sided margin test at n = 5,000 (above EXACT_MAX_N) with the true gain exactly at
+    the margin and few changed items: every outcome is enumerated with its multinomial probability (scipy).
+    The normal approximation runs over alpha at these rates (the control); the shipped test stays at or under."""
+    from scipy.stats import multinomial
+
+    from specialize.evaluation.stats import EXACT_MAX_N, paired_margin_test
+
+    n = 5000
+    assert n > EXACT_MAX_N
+    for p_gain, p_loss in ((0.0012, 0.0002), (0.0006, 0.0)):
+        margin = p_gain - p_loss
+        size = {True: 0.0, False: 0.0}
+        for b in range(40):
+            for c in range(40):
+                prob = multinomial.pmf([b, c, n - b - c], n, [p_gain, p_loss, 1 - p_gain - p_loss])
+                if prob < 1e-12:
+                    continue
+                for exact in (True, False):
+                    size[exact] += prob * (paired_margin_test(b, c, n, margin, exact=exact)["p_value"] < 0.05)
+        assert size[True] <= 0.05, (p_gain, p_loss, size)
+        assert size[False] > 0.06, (p_gain, p_loss, size)  # the approximation alone would not hold
+    assert "restricted" in paired_margin_test(3, 0, n, 0.0)["method"]

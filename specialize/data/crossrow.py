@@ -190,33 +190,46 @@ def _keep_one_per_cluster(fail: Fail, i: np.ndarray, j: np.ndarray, sim: np.ndar
 def semantic_duplicates(fail: Fail, texts: dict[int, str], eval_texts: list[str], eval_meta: list[tuple[str, int]],
                         output_hash: np.ndarray, *, threshold: float, model: str, action: str) -> tuple[int, float]:
     """Embedding pass over the rows still in (``texts``: line index -> input text): a row whose input is as
-    close as ``threshold`` (cosine) to an eval row is a leak; among the rows, a row close to an earlier row that
-    is still in is a semantic duplicate (same output) or a label conflict (another output; kept with
-    action="flag"). Each rejection names its partner and the cosine. Returns (rows embedded, seconds)."""
+    close as ``threshold`` to an eval row is a leak; among the rows, a row close to an earlier row that is still
+    in is a semantic duplicate (same output) or a label conflict (another output; kept with action="flag").
+    Closeness is the cosine of the two embeddings capped by the agreement of the two texts' facts (numbers and
+    names, ``fact_agreement``), as for the word gates: an embedding scores a template filled with other facts
+    almost as close as a rewording. Each rejection names its partner, the similarity and the raw cosine.
+    Returns (rows embedded, seconds)."""
     import time
 
     from specialize.data import semantic
+    from specialize.data.dedupe import fact_agreement
+    from specialize.data.normalize import normalized_tables
 
     started = time.perf_counter()
     idx = np.asarray(sorted(texts), dtype=np.int64)
     if len(idx) == 0:
         return 0, 0.0
-    vectors = semantic.embed([texts[i] for i in idx.tolist()], model)
+    row_texts = [texts[i] for i in idx.tolist()]
+    vectors = semantic.embed(row_texts, model)
+    facts = normalized_tables(row_texts)[1]
     if eval_texts:
-        hits, sims = semantic.similar_pairs(semantic.embed(eval_texts, model), threshold, k=1, queries=vectors)
-        for q, e, s in zip(hits[:, 0].tolist(), hits[:, 1].tolist(), sims.tolist()):
+        # a few nearest eval rows each: the closest by cosine may state other facts and be capped below
+        hits, cos = semantic.similar_pairs(semantic.embed(eval_texts, model), threshold, k=5, queries=vectors)
+        sims = np.minimum(cos, fact_agreement(facts, hits[:, 0], normalized_tables(eval_texts)[1], hits[:, 1]))
+        order = np.lexsort((-sims, hits[:, 0])) if len(hits) else np.zeros(0, dtype=np.int64)
+        for e in order.tolist():  # per row, its most similar eval row first
+            q, k, s = int(hits[e, 0]), int(hits[e, 1]), float(sims[e])
             row = int(idx[q])
-            if fail[row] is None:
-                name, line = eval_meta[e]
+            if fail[row] is None and s >= threshold:
+                name, line = eval_meta[k]
                 fail[row] = ("eval_leak", "semantic_match", {"eval_set": name, "eval_line": line,
-                                                             "similarity": round(s, 3), "model": model})
-    pairs, sims = semantic.similar_pairs(vectors, threshold)
+                                                             "similarity": round(s, 3),
+                                                             "cosine": round(float(cos[e]), 3), "model": model})
+    pairs, cos = semantic.similar_pairs(vectors, threshold)
+    sims = np.minimum(cos, fact_agreement(facts, pairs[:, 0], facts, pairs[:, 1])) if len(pairs) else cos
     order = np.lexsort((-sims, pairs[:, 1])) if len(pairs) else np.zeros(0, dtype=np.int64)
     for e in order.tolist():  # later rows in file order, the closest earlier partner first
         a, b = int(idx[pairs[e, 0]]), int(idx[pairs[e, 1]])
-        if fail[a] is not None or fail[b] is not None:
+        if fail[a] is not None or fail[b] is not None or sims[e] < threshold:
             continue
-        details = {"similarity": round(float(sims[e]), 3), "model": model}
+        details = {"similarity": round(float(sims[e]), 3), "cosine": round(float(cos[e]), 3), "model": model}
         if output_hash[a] == output_hash[b]:
             fail[b] = ("semantic_dup", "semantic_duplicate", {"duplicate_of_line": a + 1, **details})
         elif action == "reject":

@@ -51,6 +51,27 @@ def test_paraphrase_is_a_semantic_duplicate_and_leak(workspace):
     assert reasons(rej) == {2: "label_consistency:semantic_conflict"}
 
 
+def test_rows_that_state_other_facts_are_not_semantic_duplicates(workspace):
+    """The embedding scores a ticket about another order or another person almost as close as a rewording; the
+    gate caps the cosine by the agreement of the facts, as the word gates do. Cosines by an independent pipeline."""
+    label = {"category": "refund", "priority": "normal"}
+    same = "Please refund order 4411, the blender came broken."
+    other_order = "Please refund order 9822, the blender came broken."
+    other_person = ("Maria Lopez asked us to refund her blender, it arrived broken.",
+                    "Kenji Tanaka asked us to refund his blender, it arrived broken.")
+    reworded = "The blender from order 4411 arrived damaged, I would like my money back."
+    assert _cosine(same, other_order) > 0.8 and _cosine(*other_person) > 0.7  # close by embedding alone
+    want = _cosine(same, reworded)
+    assert 0.6 < want < 0.95
+    rows = [chat(same, label), chat(other_order, label), chat(other_person[0], label), chat(other_person[1], label),
+            chat(reworded, label)]
+    _, _, rej = run(workspace, rows, semantic_dedupe=True, semantic_threshold=0.6)
+    # numbers {4411} vs {9822}: Jaccard 0; names {maria, lopez} vs {kenji, tanaka}: Jaccard 0 -> capped to 0
+    assert reasons(rej) == {5: "semantic_dup:semantic_duplicate"}
+    d = rej[0]["details"]
+    assert d["duplicate_of_line"] == 1 and d["similarity"] == d["cosine"] == pytest.approx(want, abs=2e-3)
+
+
 def test_semantic_pass_refuses_too_many_rows(workspace):
     from specialize.runtime.errors import InvalidInput
 

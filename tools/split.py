@@ -20,6 +20,7 @@ from pydantic import Field
 
 from specialize.runtime.catalog import tool
 from specialize.runtime.errors import InvalidInput
+from specialize.runtime.jsonl import iter_lines
 from specialize.runtime.schema import Params, Result
 from specialize.runtime.workspace import (InputFile, InputOrNewFile, OutputDir, make_dirs, open_write, rel,
                                          resolve_path, write_text)
@@ -110,19 +111,13 @@ def split_dataset(params: SplitDatasetParams, *, progress=None) -> SplitDatasetR
     rows: list[dict[str, Any]] = []
     raw: list[str] = []
     excluded: list[dict[str, Any]] = []
-    with open(src, encoding="utf-8-sig", errors="replace") as fh:  # -sig: a leading byte order mark is dropped
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict) or detect_format(row) is None:
-                excluded.append({"line": lineno, "reason": "unparsable_row", "raw": line[:2000]})
-                continue
-            rows.append(row)
-            raw.append(line.rstrip("\n"))
+    for line in iter_lines(src):
+        row = line.obj
+        if not isinstance(row, dict) or detect_format(row) is None:
+            excluded.append({"line": line.lineno, "reason": "unparsable_row", "raw": line.raw[:2000]})
+            continue
+        rows.append(row)
+        raw.append(line.raw)
     skipped = len(excluded)
     texts = [input_text(r) for r in rows]
 

@@ -7,10 +7,11 @@ so nothing is dropped without a reason.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from specialize.runtime.jsonl import iter_lines
 
 
 @dataclass
@@ -27,19 +28,15 @@ class ChatLine:
 
 
 def iter_chat_rows(path: Path) -> Iterator[ChatLine]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ChatLine(lineno, problem=f"not JSON: {exc.msg}")
-                continue
-            msgs = row.get("messages") if isinstance(row, dict) else None
-            if not isinstance(msgs, list) or not msgs:
-                yield ChatLine(lineno, row=row if isinstance(row, dict) else None, problem="no 'messages' list")
-                continue
-            msgs = [m for m in msgs if isinstance(m, dict)]
-            last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
-            yield ChatLine(lineno, row=row, messages=msgs, last_assistant=last)
+    for line in iter_lines(path):
+        lineno, row = line.lineno, line.obj
+        if line.error:
+            yield ChatLine(lineno, problem=line.error)
+            continue
+        msgs = row.get("messages") if isinstance(row, dict) else None
+        if not isinstance(msgs, list) or not msgs:
+            yield ChatLine(lineno, row=row if isinstance(row, dict) else None, problem="no 'messages' list")
+            continue
+        msgs = [m for m in msgs if isinstance(m, dict)]
+        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
+        yield ChatLine(lineno, row=row, messages=msgs, last_assistant=last)

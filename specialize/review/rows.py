@@ -21,6 +21,7 @@ from typing import Any
 
 from specialize.review import store
 from specialize.runtime.errors import InvalidInput
+from specialize.runtime.jsonl import iter_lines
 from specialize.runtime.registry import sha256_file
 from specialize.runtime.workspace import rel, resolve_path
 
@@ -76,33 +77,29 @@ def build_queue(source: str, *, sample: int | None, seed: int,
     candidates: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
     from_rejected = False
-    with open(src, encoding="utf-8", errors="replace") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
+    for line in iter_lines(src):
+        line_no, obj = line.lineno, line.obj
+        if line.error:
+            skipped["not JSON"] = skipped.get("not JSON", 0) + 1
+            continue
+        verdict = None
+        if isinstance(obj, dict) and "gate" in obj and "reason" in obj and "line" in obj:  # rejected.jsonl
+            from_rejected = True
+            verdict = {"gate": obj["gate"], "reason": obj["reason"], "details": obj.get("details") or {}}
+            if "row" not in obj:
+                skipped["refused by the json gate: no row to show"] = skipped.get(
+                    "refused by the json gate: no row to show", 0) + 1
                 continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                skipped["not JSON"] = skipped.get("not JSON", 0) + 1
-                continue
-            verdict = None
-            if isinstance(obj, dict) and "gate" in obj and "reason" in obj and "line" in obj:  # rejected.jsonl
-                from_rejected = True
-                verdict = {"gate": obj["gate"], "reason": obj["reason"], "details": obj.get("details") or {}}
-                if "row" not in obj:
-                    skipped["refused by the json gate: no row to show"] = skipped.get(
-                        "refused by the json gate: no row to show", 0) + 1
-                    continue
-                line_no, obj = int(obj["line"]), obj["row"]
-            answer = _chat_answer(obj)
-            if answer is None:
-                skipped["not a chat row ending in an assistant answer"] = skipped.get(
-                    "not a chat row ending in an assistant answer", 0) + 1
-                continue
-            meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-            candidates.append({"id": str(obj.get("id") or f"line-{line_no}"), "line": line_no, "row": obj,
-                               "answer": answer, "gate_verdict": verdict,
-                               "category": None if meta.get("category") is None else str(meta["category"])})
+            line_no, obj = int(obj["line"]), obj["row"]
+        answer = _chat_answer(obj)
+        if answer is None:
+            skipped["not a chat row ending in an assistant answer"] = skipped.get(
+                "not a chat row ending in an assistant answer", 0) + 1
+            continue
+        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+        candidates.append({"id": str(obj.get("id") or f"line-{line_no}"), "line": line_no, "row": obj,
+                           "answer": answer, "gate_verdict": verdict,
+                           "category": None if meta.get("category") is None else str(meta["category"])})
     if not candidates:
         raise InvalidInput(f"{source} holds no chat row to review ({skipped or 'it is empty'}).",
                            fix="Pass a generate_batch batch file or validate_rows' accepted.jsonl / rejected.jsonl.")

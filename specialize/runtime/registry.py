@@ -107,10 +107,15 @@ def datasets() -> list[dict[str, Any]]:
     return _read("datasets.jsonl")
 
 
-def record_run(entry: dict[str, Any]) -> dict[str, Any]:
+def _record(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Append ``entry`` to ``registry/<name>``, stamped with the time (UTC); returns what was written."""
     entry = {"recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **entry}
-    _append("runs.jsonl", entry)
+    _append(name, entry)
     return entry
+
+
+def record_run(entry: dict[str, Any]) -> dict[str, Any]:
+    return _record("runs.jsonl", entry)
 
 
 def runs() -> list[dict[str, Any]]:
@@ -119,9 +124,7 @@ def runs() -> list[dict[str, Any]]:
 
 def record_ship(entry: dict[str, Any]) -> dict[str, Any]:
     """Append a ship decision to ``registry/shipped.jsonl``: the newest entry is the version in production."""
-    entry = {"recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **entry}
-    _append("shipped.jsonl", entry)
-    return entry
+    return _record("shipped.jsonl", entry)
 
 
 def shipped() -> list[dict[str, Any]]:

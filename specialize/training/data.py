@@ -19,23 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from specialize.runtime.errors import InvalidInput
+from specialize.runtime.jsonl import iter_lines
 
 ROLES = {"system", "user", "assistant"}
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any, str | None]]:
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                out.append((n, line.rstrip("\n"), f"not valid JSON: {exc.msg}"))
-                continue
-            out.append((n, row, None if isinstance(row, dict) else "row is not a JSON object"))
-    return out
+    """(line number, the row or the raw line, why it cannot be used) per non-blank line."""
+    return [(x.lineno, x.raw, x.error) if x.error else
+            (x.lineno, x.obj, None if isinstance(x.obj, dict) else "row is not a JSON object") for x in iter_lines(path)]
 
 
 def _check_messages(msgs: Any) -> str | None:

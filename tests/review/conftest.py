@@ -7,6 +7,7 @@ orders.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,29 +32,42 @@ def _write(ws, name, qualities):
     return f"{name}.jsonl"
 
 
-@pytest.fixture(scope="session")
-def judged_template(tmp_path_factory):
-    """One real judge run per session (litellm is slow to import); each test gets its own copy."""
-    ws = tmp_path_factory.mktemp("judged")
+@contextlib.contextmanager
+def _session_workspace(tmp_path_factory, name):
+    """A fresh folder that is the workspace while a session template is made in it."""
+    ws = tmp_path_factory.mktemp(name)
     mp = pytest.MonkeyPatch()
     mp.setenv("SPECIALIZE_WORKSPACE", str(ws))
     try:
+        yield ws
+    finally:
+        mp.undo()
+
+
+def _copy_template(workspace, template):
+    """(workspace, the template's result path) after copying a session template's files into this test's
+    workspace."""
+    src, result_path = template
+    shutil.copytree(src, workspace, dirs_exist_ok=True)
+    return workspace, result_path
+
+
+@pytest.fixture(scope="session")
+def judged_template(tmp_path_factory):
+    """One real judge run per session (litellm is slow to import); each test gets its own copy."""
+    with _session_workspace(tmp_path_factory, "judged") as ws:
         files = [_write(ws, "x", X_QUALITY), _write(ws, "y", Y_QUALITY)]
         with FakeOpenAIServer(scripted_judge(bias=0.0)) as server:
             res = run_pairwise_judge(RunPairwiseJudgeParams(responses=files, judge_model="openai/judge",
                                                             api_base=server.url, concurrency=4, background=False,
                                                             output_dir="judgments/xy"))
-    finally:
-        mp.undo()
     return ws, res.judgments_path
 
 
 @pytest.fixture
 def judged(workspace, judged_template):
     """(workspace, judgments path relative to it) in this test's own workspace."""
-    src, judgments = judged_template
-    shutil.copytree(src, workspace, dirs_exist_ok=True)
-    return workspace, judgments
+    return _copy_template(workspace, judged_template)
 
 
 # --- row review and failure tagging ---------------------------------------------------------------------------
@@ -101,25 +115,18 @@ def eval_template(tmp_path_factory):
 
     from tests.tools.test_evaluate import _responder, _write_set
 
-    ws = tmp_path_factory.mktemp("evaluated")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPECIALIZE_WORKSPACE", str(ws))
-    try:
+    with _session_workspace(tmp_path_factory, "evaluated") as ws:
         _write_set(ws, extra_bad=False)
         with FakeOpenAIServer(_responder) as server:
             res = run_eval(RunEvalParams(model="openai/scripted", api_base=server.url, eval_set="eval.jsonl",
                                          task_type="extraction", schema_path="schema.json", label_field="category",
                                          background=False, output="evals/scripted.json"))
-    finally:
-        mp.undo()
     return ws, res.results_path
 
 
 @pytest.fixture
 def evaluated(workspace, eval_template):
-    src, results = eval_template
-    shutil.copytree(src, workspace, dirs_exist_ok=True)
-    return workspace, results
+    return _copy_template(workspace, eval_template)
 
 
 # --- the browser (Playwright driving Debian's chromium) -------------------------------------------------------
